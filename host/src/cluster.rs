@@ -1,0 +1,555 @@
+//! A started client of one cluster, and the requests lazyhost sends
+//! through it.
+//!
+//! [`KubeFactory`] builds a `kube::Client` from the cluster's kubeconfig
+//! context and completes its first requests: the server version and the
+//! discovery documents, which become the cluster's [`ResourceTable`]. Every
+//! request is timed and counted in the [`Monitor`].
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::{HeaderName, HeaderValue};
+use http_body_util::BodyExt;
+use k8s_openapi::apimachinery::pkg::version::Info;
+use kube::api::{DeleteParams, GetParams, ListParams, Patch, PatchParams, PostParams};
+use kube::core::Request;
+
+use crate::discovery::{ResourceTable, ResourceType};
+use crate::inventory::{ClusterConfig, Inventory};
+use crate::monitor::Monitor;
+use crate::pool::{ClientFactory, ConnectError, Pool, PoolError};
+
+/// Header that names the pool client a request comes from, as
+/// `<cluster>/<serial>`, so a server can tell clients apart.
+pub const CLIENT_HEADER: &str = "x-lazyhost-client";
+
+/// How long starting a client may take, discovery included.
+pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The pool of real cluster clients.
+pub type KubePool = Pool<KubeFactory>;
+
+/// The class of a failed request, matching the plugin interface's error cases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// HTTP 404, or an unknown resource type.
+    NotFound,
+    /// HTTP 409 AlreadyExists.
+    AlreadyExists,
+    /// HTTP 409 Conflict.
+    Conflict,
+    /// HTTP 400, 405, 415 or 422, or invalid input to the host call.
+    Invalid,
+    /// HTTP 403.
+    Forbidden,
+    /// HTTP 401.
+    Unauthorized,
+    /// Connection or TLS failure, HTTP 429 or 5xx.
+    Unavailable,
+    /// HTTP 504 or a client timeout.
+    Timeout,
+    /// Rejected by lazyhost's own policy.
+    Denied,
+}
+
+/// A failed request: its class and a message for people.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct RequestError {
+    /// The class of failure.
+    pub kind: ErrorKind,
+    /// What failed, as the server or lazyhost put it.
+    pub message: String,
+}
+
+impl RequestError {
+    /// Creates an error of `kind`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    fn from_kube(error: &kube::Error) -> Self {
+        let kind = match error {
+            kube::Error::Api(status) => kind_of_status(status.code, &status.reason),
+            other if error_chain(other).contains("timed out") => ErrorKind::Timeout,
+            _ => ErrorKind::Unavailable,
+        };
+        let message = match error {
+            kube::Error::Api(status) if !status.message.is_empty() => status.message.clone(),
+            other => error_chain(other),
+        };
+        Self { kind, message }
+    }
+}
+
+impl From<PoolError> for RequestError {
+    fn from(error: PoolError) -> Self {
+        let kind = match &error {
+            PoolError::UnknownCluster(_) => ErrorKind::NotFound,
+            PoolError::Connect { source, .. } => match source.as_ref() {
+                ConnectError::Discovery(inner) | ConnectError::Build(inner) => {
+                    RequestError::from_kube(inner).kind
+                }
+                ConnectError::Timeout(_) => ErrorKind::Timeout,
+                _ => ErrorKind::Unavailable,
+            },
+        };
+        Self::new(kind, error_chain(&error))
+    }
+}
+
+fn kind_of_status(code: u16, reason: &str) -> ErrorKind {
+    match code {
+        404 => ErrorKind::NotFound,
+        409 if reason == "AlreadyExists" => ErrorKind::AlreadyExists,
+        409 => ErrorKind::Conflict,
+        400 | 405 | 415 | 422 => ErrorKind::Invalid,
+        401 => ErrorKind::Unauthorized,
+        403 => ErrorKind::Forbidden,
+        504 => ErrorKind::Timeout,
+        _ => ErrorKind::Unavailable,
+    }
+}
+
+/// Joins an error and its sources into one line, skipping a source whose
+/// text its parent already contains.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Builds [`ClusterClient`]s from the inventory's kubeconfig.
+pub struct KubeFactory {
+    inventory: Arc<Inventory>,
+    monitor: Arc<Monitor>,
+    start_timeout: Duration,
+}
+
+impl KubeFactory {
+    /// Creates a factory that records requests in `monitor`.
+    pub fn new(inventory: Arc<Inventory>, monitor: Arc<Monitor>) -> Self {
+        Self {
+            inventory,
+            monitor,
+            start_timeout: DEFAULT_START_TIMEOUT,
+        }
+    }
+
+    async fn start(
+        &self,
+        cluster: &ClusterConfig,
+        serial: u64,
+    ) -> Result<ClusterClient, ConnectError> {
+        let mut config = self.inventory.client_config(cluster).await?;
+        let identity = format!("{}/{serial}", cluster.name);
+        if let Ok(value) = HeaderValue::from_str(&identity) {
+            config
+                .headers
+                .push((HeaderName::from_static(CLIENT_HEADER), value));
+        }
+        let client = kube::Client::try_from(config).map_err(ConnectError::Build)?;
+
+        let timed = Timed {
+            monitor: &self.monitor,
+            cluster: &cluster.name,
+        };
+        let version = timed
+            .run("discovery", client.apiserver_version())
+            .await
+            .map_err(ConnectError::Discovery)?;
+        let resources = discover(&client, &timed)
+            .await
+            .map_err(ConnectError::Discovery)?;
+
+        Ok(ClusterClient {
+            inner: Arc::new(Inner {
+                name: cluster.name.clone(),
+                client,
+                version,
+                resources,
+                monitor: Arc::clone(&self.monitor),
+            }),
+        })
+    }
+}
+
+impl ClientFactory for KubeFactory {
+    type Client = ClusterClient;
+
+    async fn connect(
+        &self,
+        cluster: Arc<ClusterConfig>,
+        serial: u64,
+    ) -> Result<ClusterClient, ConnectError> {
+        let span = tracing::debug_span!("client_start", cluster = %cluster.name, serial);
+        let _entered = span.enter();
+        drop(_entered);
+        tokio::time::timeout(self.start_timeout, self.start(&cluster, serial))
+            .await
+            .unwrap_or(Err(ConnectError::Timeout(self.start_timeout)))
+    }
+}
+
+/// Reads the core group and every group's preferred version.
+async fn discover(client: &kube::Client, timed: &Timed<'_>) -> Result<ResourceTable, kube::Error> {
+    let mut table = ResourceTable::default();
+    let core = timed
+        .run("discovery", client.list_core_api_resources("v1"))
+        .await?;
+    table.add_list(&core);
+
+    let groups = timed.run("discovery", client.list_api_groups()).await?;
+    let versions: Vec<String> = groups
+        .groups
+        .iter()
+        .filter_map(|group| {
+            let preferred = group
+                .preferred_version
+                .as_ref()
+                .or(group.versions.first())?;
+            Some(preferred.group_version.clone())
+        })
+        .collect();
+    let lists = futures::future::try_join_all(
+        versions
+            .iter()
+            .map(|version| timed.run("discovery", client.list_api_group_resources(version))),
+    )
+    .await?;
+    for list in &lists {
+        table.add_list(list);
+    }
+    Ok(table)
+}
+
+/// Times requests to one cluster into the monitor.
+struct Timed<'a> {
+    monitor: &'a Monitor,
+    cluster: &'a str,
+}
+
+impl Timed<'_> {
+    async fn run<T, E>(
+        &self,
+        verb: &str,
+        request: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        let started = Instant::now();
+        let result = request.await;
+        self.monitor
+            .record(self.cluster, verb, started.elapsed(), result.is_ok());
+        result
+    }
+}
+
+struct Inner {
+    name: String,
+    client: kube::Client,
+    version: Info,
+    resources: ResourceTable,
+    monitor: Arc<Monitor>,
+}
+
+/// Where an object lives: its resource type, namespace and name.
+pub struct ObjectRef<'a> {
+    /// Resource as the user typed it, such as `deploy`.
+    pub resource: &'a str,
+    /// Namespace, required for namespaced resources.
+    pub namespace: Option<&'a str>,
+    /// Object name.
+    pub name: &'a str,
+}
+
+/// Options of a list request.
+#[derive(Clone, Debug, Default)]
+pub struct ListOptions {
+    /// Namespace, or all namespaces when none.
+    pub namespace: Option<String>,
+    /// Label selector.
+    pub label_selector: Option<String>,
+    /// Field selector.
+    pub field_selector: Option<String>,
+    /// Page size.
+    pub limit: Option<u32>,
+    /// Continue token from the previous page.
+    pub continue_token: Option<String>,
+}
+
+/// A started client of one cluster: cheap to clone.
+#[derive(Clone)]
+pub struct ClusterClient {
+    inner: Arc<Inner>,
+}
+
+impl ClusterClient {
+    /// Returns the server version read when the client started.
+    pub fn version(&self) -> &Info {
+        &self.inner.version
+    }
+
+    /// Returns the resource types read when the client started.
+    pub fn resources(&self) -> &ResourceTable {
+        &self.inner.resources
+    }
+
+    /// Resolves a resource name as a user types it.
+    ///
+    /// # Errors
+    ///
+    /// Returns `NotFound` when the cluster serves no such resource type.
+    pub fn resolve(&self, resource: &str) -> Result<&ResourceType, RequestError> {
+        self.inner.resources.resolve(resource).ok_or_else(|| {
+            RequestError::new(
+                ErrorKind::NotFound,
+                format!(
+                    "the server doesn't have a resource type \"{resource}\": \
+                     list the cluster's types with client.api-resources"
+                ),
+            )
+        })
+    }
+
+    /// Lists objects and returns the list as JSON text.
+    pub async fn list(
+        &self,
+        resource: &str,
+        options: &ListOptions,
+    ) -> Result<String, RequestError> {
+        let resource_type = self.resolve(resource)?;
+        let path = resource_type.collection_path(options.namespace.as_deref());
+        let params = ListParams {
+            label_selector: options.label_selector.clone(),
+            field_selector: options.field_selector.clone(),
+            limit: options.limit,
+            continue_token: options.continue_token.clone(),
+            ..ListParams::default()
+        };
+        let request = Request::new(path).list(&params);
+        self.send("list", request).await
+    }
+
+    /// Returns one object as JSON text.
+    pub async fn get(&self, object: &ObjectRef<'_>) -> Result<String, RequestError> {
+        let path = self.object_collection(object.resource, object.namespace)?;
+        let request = Request::new(path).get(object.name, &GetParams::default());
+        self.send("get", request).await
+    }
+
+    /// Creates an object from JSON text and returns the stored object.
+    pub async fn create(
+        &self,
+        resource: &str,
+        namespace: Option<&str>,
+        object: &str,
+    ) -> Result<String, RequestError> {
+        let value: serde_json::Value = parse_json("object", object)?;
+        let from_object = value["metadata"]["namespace"].as_str();
+        let path = self.object_collection(resource, namespace.or(from_object))?;
+        let request = Request::new(path).create(&PostParams::default(), object.as_bytes().to_vec());
+        self.send("create", request).await
+    }
+
+    /// Applies a JSON merge patch and returns the patched object.
+    pub async fn patch(&self, object: &ObjectRef<'_>, patch: &str) -> Result<String, RequestError> {
+        let value: serde_json::Value = parse_json("patch", patch)?;
+        let path = self.object_collection(object.resource, object.namespace)?;
+        let request =
+            Request::new(path).patch(object.name, &PatchParams::default(), &Patch::Merge(value));
+        self.send("patch", request).await
+    }
+
+    /// Deletes an object.
+    pub async fn delete(&self, object: &ObjectRef<'_>) -> Result<(), RequestError> {
+        let path = self.object_collection(object.resource, object.namespace)?;
+        let request = Request::new(path).delete(object.name, &DeleteParams::default());
+        self.send("delete", request).await.map(drop)
+    }
+
+    /// Sends a raw request to an API path and returns its status and body,
+    /// whatever the status.
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> Result<(u16, String), RequestError> {
+        let request = raw_request(method, path, body)?;
+        let started = Instant::now();
+        let result = self.send_raw(request).await;
+        let success = matches!(&result, Ok((status, _)) if *status < 400);
+        let verb = method.to_ascii_lowercase();
+        self.inner
+            .monitor
+            .record(&self.inner.name, &verb, started.elapsed(), success);
+        result
+    }
+
+    async fn send_raw(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<(u16, String), RequestError> {
+        let response = self
+            .inner
+            .client
+            .send(request.map(kube::client::Body::from))
+            .await
+            .map_err(|error| RequestError::from_kube(&error))?;
+        let status = response.status().as_u16();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|error| RequestError::new(ErrorKind::Unavailable, error_chain(&error)))?
+            .to_bytes();
+        Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+    }
+
+    fn object_collection(
+        &self,
+        resource: &str,
+        namespace: Option<&str>,
+    ) -> Result<String, RequestError> {
+        let resource_type = self.resolve(resource)?;
+        if resource_type.namespaced && namespace.is_none() {
+            let message = format!(
+                "{} is namespaced: pass the namespace of the object",
+                resource_type.qualified_name()
+            );
+            return Err(RequestError::new(ErrorKind::Invalid, message));
+        }
+        Ok(resource_type.collection_path(namespace))
+    }
+
+    async fn send(
+        &self,
+        verb: &str,
+        request: Result<http::Request<Vec<u8>>, kube::core::request::Error>,
+    ) -> Result<String, RequestError> {
+        let request =
+            request.map_err(|error| RequestError::new(ErrorKind::Invalid, error_chain(&error)))?;
+        let started = Instant::now();
+        let result = self.inner.client.request_text(request).await;
+        self.inner
+            .monitor
+            .record(&self.inner.name, verb, started.elapsed(), result.is_ok());
+        result.map_err(|error| RequestError::from_kube(&error))
+    }
+}
+
+fn parse_json(what: &str, text: &str) -> Result<serde_json::Value, RequestError> {
+    serde_json::from_str(text).map_err(|error| {
+        RequestError::new(
+            ErrorKind::Invalid,
+            format!("{what} is not valid JSON: {error}"),
+        )
+    })
+}
+
+/// Builds a raw request, accepting only API paths and the usual methods.
+fn raw_request(
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> Result<http::Request<Vec<u8>>, RequestError> {
+    let invalid = |message: String| RequestError::new(ErrorKind::Invalid, message);
+    let method = match method.to_ascii_uppercase().as_str() {
+        "GET" => http::Method::GET,
+        "POST" => http::Method::POST,
+        "PUT" => http::Method::PUT,
+        "PATCH" => http::Method::PATCH,
+        "DELETE" => http::Method::DELETE,
+        other => {
+            return Err(invalid(format!(
+                "unsupported method `{other}`: use GET, POST, PUT, PATCH or DELETE"
+            )));
+        }
+    };
+    let api_path = path.split('?').next().unwrap_or_default();
+    let allowed = api_path == "/version"
+        || ["/api", "/apis"]
+            .iter()
+            .any(|root| api_path == *root || api_path.starts_with(&format!("{root}/")));
+    if !allowed || api_path.split('/').any(|segment| segment == "..") {
+        return Err(invalid(format!(
+            "invalid path `{path}`: use an API path starting with /api/ or /apis/"
+        )));
+    }
+
+    let content_type = if method == http::Method::PATCH {
+        "application/merge-patch+json"
+    } else {
+        "application/json"
+    };
+    let mut builder = http::Request::builder().method(method).uri(path);
+    if body.is_some() {
+        builder = builder.header(http::header::CONTENT_TYPE, content_type);
+    }
+    builder
+        .body(body.unwrap_or_default().as_bytes().to_vec())
+        .map_err(|error| invalid(format!("invalid request `{path}`: {error}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_codes_map_to_kinds() {
+        assert_eq!(kind_of_status(404, "NotFound"), ErrorKind::NotFound);
+        assert_eq!(
+            kind_of_status(409, "AlreadyExists"),
+            ErrorKind::AlreadyExists
+        );
+        assert_eq!(kind_of_status(409, "Conflict"), ErrorKind::Conflict);
+        assert_eq!(kind_of_status(422, "Invalid"), ErrorKind::Invalid);
+        assert_eq!(kind_of_status(401, "Unauthorized"), ErrorKind::Unauthorized);
+        assert_eq!(kind_of_status(403, "Forbidden"), ErrorKind::Forbidden);
+        assert_eq!(
+            kind_of_status(429, "TooManyRequests"),
+            ErrorKind::Unavailable
+        );
+        assert_eq!(
+            kind_of_status(503, "ServiceUnavailable"),
+            ErrorKind::Unavailable
+        );
+        assert_eq!(kind_of_status(504, "Timeout"), ErrorKind::Timeout);
+    }
+
+    #[test]
+    fn raw_request_accepts_api_paths_only() {
+        assert!(raw_request("get", "/api/v1/pods?limit=1", None).is_ok());
+        assert!(raw_request("GET", "/apis/apps/v1", None).is_ok());
+        assert!(raw_request("GET", "/version", None).is_ok());
+        for path in ["/metrics", "/apisx", "/api/../metrics", "http://other/api"] {
+            let error = raw_request("GET", path, None).unwrap_err();
+            assert_eq!(error.kind, ErrorKind::Invalid, "{path}");
+        }
+        let error = raw_request("CONNECT", "/api", None).unwrap_err();
+        assert_eq!(
+            error.message,
+            "unsupported method `CONNECT`: use GET, POST, PUT, PATCH or DELETE"
+        );
+    }
+
+    #[test]
+    fn patch_body_is_merge_patch() {
+        let request =
+            raw_request("PATCH", "/api/v1/namespaces/a/configmaps/b", Some("{}")).unwrap();
+        assert_eq!(
+            request.headers()[http::header::CONTENT_TYPE],
+            "application/merge-patch+json"
+        );
+    }
+}

@@ -1,0 +1,24 @@
+//! lazyhost runs sandboxed WebAssembly plugins across a fleet of Kubernetes
+//! clusters through a lazy pool of cluster clients.
+//!
+//! The parts, in the order a run uses them:
+//!
+//! - [`inventory`]: cluster configurations read from kubeconfig files;
+//! - [`pool`]: the lazy pool that starts a cluster's client on first use;
+//! - [`cluster`]: a started client and the requests sent through it;
+//! - [`discovery`]: the resource types a cluster serves and name resolution;
+//! - [`monitor`]: memory and request statistics;
+//! - [`plugin`]: the WebAssembly engine and the host side of the WIT interfaces;
+//! - [`run`]: fan-out of one plugin over many clusters;
+//! - [`output`]: tables and JSON for people and scripts;
+//! - [`sim`]: a simulated fleet of Kubernetes API servers for tests and demos.
+
+pub mod cluster;
+pub mod discovery;
+pub mod inventory;
+pub mod monitor;
+pub mod output;
+pub mod plugin;
+pub mod pool;
+pub mod run;
+pub mod sim;

@@ -1,0 +1,304 @@
+//! The `lazyhost` command line: parses arguments and calls the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Parser, Subcommand};
+use lazyhost::cluster::{KubeFactory, KubePool};
+use lazyhost::inventory::{ClusterConfig, Inventory};
+use lazyhost::monitor::Monitor;
+use lazyhost::output::{self, Format};
+use lazyhost::plugin::{HostContext, Limits, PluginRuntime};
+use lazyhost::pool::ClusterState;
+use lazyhost::run::{RunOptions, run_plugin};
+use lazyhost::sim::{Fleet, FleetOptions};
+
+/// Exit code when some cluster failed or was cancelled.
+const EXIT_CLUSTER_FAILED: u8 = 1;
+/// Exit code for invalid input: arguments, configuration or plugin.
+const EXIT_INVALID_INPUT: u8 = 2;
+/// Exit code when the run was interrupted with Ctrl-C.
+const EXIT_INTERRUPTED: u8 = 130;
+
+/// Runs sandboxed WebAssembly plugins across a fleet of Kubernetes clusters.
+#[derive(Parser)]
+#[command(name = "lazyhost", version, about)]
+struct Cli {
+    /// Log more: -v for lifecycle events, -vv for every host call. RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a plugin once per selected cluster and print the results.
+    Run(RunArgs),
+    /// Start a simulated fleet of Kubernetes clusters on 127.0.0.1.
+    Sim(SimArgs),
+    /// List the configured clusters and their pool state.
+    Clusters(ClustersArgs),
+}
+
+#[derive(Args)]
+struct SourceArgs {
+    /// Kubeconfig file; repeat to merge several [default: $KUBECONFIG or ~/.kube/config]
+    #[arg(long, value_name = "PATH")]
+    kubeconfig: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The plugin component (.wasm) to run.
+    plugin: PathBuf,
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Cluster (kubeconfig context) to run on; repeatable [default: the current context]
+    #[arg(long = "context", value_name = "NAME", conflicts_with = "all")]
+    contexts: Vec<String>,
+    /// Run on every configured cluster.
+    #[arg(long)]
+    all: bool,
+    /// Invocations running at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    concurrency: u16,
+    /// Wall-clock limit of one invocation, such as 30s or 2m.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    /// Argument passed to the plugin; repeatable.
+    #[arg(long = "arg", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    args: Vec<(String, String)>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "table")]
+    output: Format,
+    /// Start an embedded simulated fleet of N healthy clusters and run on all of them.
+    #[arg(long, value_name = "N", conflicts_with_all = ["kubeconfig", "contexts", "all"],
+          value_parser = clap::value_parser!(u16).range(1..))]
+    sim: Option<u16>,
+}
+
+#[derive(Args)]
+struct SimArgs {
+    /// Number of clusters, named sim-1 to sim-N.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+    clusters: u16,
+    /// Where to write the kubeconfig with one context per cluster.
+    #[arg(long, value_name = "PATH")]
+    kubeconfig_out: PathBuf,
+}
+
+#[derive(Args)]
+struct ClustersArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Start each cluster's client (discovery included) and show the result.
+    #[arg(long)]
+    check: bool,
+}
+
+fn parse_key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!(
+            "invalid argument `{text}`: expected KEY=VALUE, such as restarts=5"
+        )),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: failed to start the async runtime: {error}");
+            return ExitCode::from(EXIT_INVALID_INPUT);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => run(args).await,
+            Command::Sim(args) => sim(args).await,
+            Command::Clusters(args) => clusters(args).await,
+        }
+    });
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            let message = lazyhost::cluster::error_chain(error.as_ref());
+            eprintln!("error: {message}");
+            ExitCode::from(EXIT_INVALID_INPUT)
+        }
+    }
+}
+
+fn init_logging(cli: &Cli) {
+    let default = match (&cli.command, cli.verbose) {
+        (_, 2..) => "lazyhost=trace",
+        (_, 1) => "lazyhost=debug",
+        (Command::Sim(_), 0) => "lazyhost=info",
+        (_, 0) => "lazyhost=warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<u8> {
+    let plugin_runtime = PluginRuntime::new()?;
+    let plugin = Arc::new(plugin_runtime.load(&args.plugin)?);
+
+    let fleet = match args.sim {
+        Some(clusters) => Some(start_fleet(clusters).await?),
+        None => None,
+    };
+    let inventory = match &fleet {
+        Some(fleet) => Inventory::from_kubeconfig(fleet.kubeconfig(), "the simulated fleet")?,
+        None => load_inventory(&args.source)?,
+    };
+    let inventory = Arc::new(inventory);
+    let targets = select_targets(&inventory, &args)?;
+
+    let monitor = Arc::new(Monitor::new());
+    let factory = KubeFactory::new(Arc::clone(&inventory), Arc::clone(&monitor));
+    let pool = Arc::new(KubePool::new(Arc::clone(&inventory), factory));
+    let context = Arc::new(HostContext::new(pool, monitor, targets.clone()));
+    let options = RunOptions {
+        concurrency: usize::from(args.concurrency),
+        limits: Limits {
+            timeout: args.timeout,
+            ..Limits::default()
+        },
+        args: args.args,
+    };
+
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let report = run_plugin(plugin, context, &targets, &options, interrupt).await;
+    if let Some(fleet) = fleet {
+        fleet.shutdown().await;
+    }
+
+    match args.output {
+        Format::Table => print!("{}", output::report_table(&report)),
+        Format::Json => println!("{}", output::report_json(&report)),
+    }
+    Ok(if report.interrupted {
+        EXIT_INTERRUPTED
+    } else if report.all_ok() {
+        0
+    } else {
+        EXIT_CLUSTER_FAILED
+    })
+}
+
+async fn start_fleet(clusters: u16) -> anyhow::Result<Fleet> {
+    let options = FleetOptions {
+        clusters: usize::from(clusters),
+        ..FleetOptions::default()
+    };
+    Fleet::start(options)
+        .await
+        .context("failed to start the simulated fleet")
+}
+
+fn load_inventory(source: &SourceArgs) -> anyhow::Result<Inventory> {
+    let paths = if source.kubeconfig.is_empty() {
+        Inventory::default_kubeconfig_paths()
+    } else {
+        source.kubeconfig.clone()
+    };
+    if paths.is_empty() {
+        bail!(lazyhost::inventory::InventoryError::NoKubeconfig);
+    }
+    Ok(Inventory::from_kubeconfig_files(&paths)?)
+}
+
+fn select_targets(
+    inventory: &Inventory,
+    args: &RunArgs,
+) -> anyhow::Result<Vec<Arc<ClusterConfig>>> {
+    if args.all || args.sim.is_some() {
+        return Ok(inventory.clusters().to_vec());
+    }
+    if !args.contexts.is_empty() {
+        return Ok(inventory.select(&args.contexts)?);
+    }
+    match inventory.current_context() {
+        Some(current) => Ok(inventory.select(&[current.to_string()])?),
+        None => bail!(
+            "no current context in the kubeconfig: choose clusters with --context NAME or --all"
+        ),
+    }
+}
+
+async fn sim(args: SimArgs) -> anyhow::Result<u8> {
+    let options = FleetOptions {
+        clusters: usize::from(args.clusters),
+        ..FleetOptions::default()
+    };
+    lazyhost::sim::serve_until_interrupted(options, &args.kubeconfig_out).await?;
+    Ok(0)
+}
+
+async fn clusters(args: ClustersArgs) -> anyhow::Result<u8> {
+    let inventory = Arc::new(load_inventory(&args.source)?);
+    let monitor = Arc::new(Monitor::new());
+    let factory = KubeFactory::new(Arc::clone(&inventory), monitor);
+    let pool = KubePool::new(Arc::clone(&inventory), factory);
+
+    if args.check {
+        let checks = inventory
+            .clusters()
+            .iter()
+            .map(|cluster| pool.checkout(&cluster.name));
+        futures::future::join_all(checks).await;
+    }
+
+    let rows: Vec<[String; 4]> = pool
+        .states()
+        .into_iter()
+        .map(|(cluster, state)| {
+            let version = pool
+                .peek(&cluster.name)
+                .map(|client| client.version().git_version.clone())
+                .unwrap_or_default();
+            [
+                cluster.name.clone(),
+                cluster.server.clone(),
+                version,
+                state_text(&state),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        output::table(["NAME", "SERVER", "VERSION", "STATE"], &rows)
+    );
+
+    let failed = rows.iter().any(|row| row[3].starts_with("failed"));
+    Ok(if failed { EXIT_CLUSTER_FAILED } else { 0 })
+}
+
+fn state_text(state: &ClusterState) -> String {
+    match state {
+        ClusterState::NotStarted => "not started".to_string(),
+        ClusterState::Starting => "starting".to_string(),
+        ClusterState::Ready {
+            serial, accesses, ..
+        } => {
+            format!("ready (client {serial}, {accesses} accesses)")
+        }
+        ClusterState::Failed { error } => format!("failed: {error}"),
+    }
+}

@@ -1,0 +1,214 @@
+//! Rendering of run reports and cluster lists for people and scripts.
+//!
+//! The table form is for terminals: one row per cluster, the plugin's own
+//! output lines under it, then a summary line. The JSON form is one
+//! document whose shape scripts can rely on.
+
+use std::fmt::Write as _;
+
+use crate::run::{ClusterResult, Report, Status};
+
+/// Widest result text shown in a table row before it is cut.
+const RESULT_WIDTH: usize = 100;
+
+/// Output format chosen with `-o`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns for people.
+    Table,
+    /// One JSON document for scripts.
+    Json,
+}
+
+/// Renders a run report as a table with a summary line.
+pub fn report_table(report: &Report) -> String {
+    let rows: Vec<[String; 4]> = report
+        .results
+        .iter()
+        .map(|result| {
+            [
+                result.cluster.clone(),
+                status_text(result.status).to_string(),
+                format_millis(result.duration_ms),
+                result_text(result),
+            ]
+        })
+        .collect();
+    let header = ["CLUSTER", "STATUS", "DURATION", "RESULT"].map(String::from);
+    let widths = column_widths(&header, &rows);
+
+    let mut text = String::new();
+    push_row(&mut text, &header, &widths);
+    for (row, result) in rows.iter().zip(&report.results) {
+        push_row(&mut text, row, &widths);
+        for line in result.stdout.lines().chain(result.stderr.lines()) {
+            let _ = writeln!(text, "  | {line}");
+        }
+    }
+
+    let summary = &report.summary;
+    let _ = writeln!(
+        text,
+        "\n{} clusters: {} ok, {} failed, {} cancelled in {}",
+        summary.total,
+        summary.ok,
+        summary.error,
+        summary.cancelled,
+        format_millis(summary.duration_ms)
+    );
+    text
+}
+
+/// Renders a run report as one pretty-printed JSON document.
+pub fn report_json(report: &Report) -> String {
+    serde_json::to_string_pretty(report).expect("a report always serializes to JSON")
+}
+
+/// Renders rows under a header with aligned columns.
+pub fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
+    let header = header.map(String::from);
+    let widths = column_widths(&header, rows);
+    let mut text = String::new();
+    push_row(&mut text, &header, &widths);
+    for row in rows {
+        push_row(&mut text, row, &widths);
+    }
+    text
+}
+
+fn status_text(status: Status) -> &'static str {
+    match status {
+        Status::Ok => "ok",
+        Status::Error => "error",
+        Status::Cancelled => "cancelled",
+    }
+}
+
+fn result_text(result: &ClusterResult) -> String {
+    let text = match (&result.output, &result.error) {
+        (_, Some(error)) => error.clone(),
+        (Some(output), None) => output.to_string(),
+        (None, None) => String::new(),
+    };
+    let single_line = text.replace(['\n', '\r'], " ");
+    shorten(&single_line, RESULT_WIDTH)
+}
+
+fn shorten(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    let kept: String = text.chars().take(width - 3).collect();
+    format!("{kept}...")
+}
+
+/// Formats milliseconds as `850ms` or `1.2s`.
+pub fn format_millis(millis: u64) -> String {
+    if millis < 1000 {
+        format!("{millis}ms")
+    } else {
+        format!("{:.1}s", millis as f64 / 1000.0)
+    }
+}
+
+fn column_widths<const N: usize>(header: &[String; N], rows: &[[String; N]]) -> [usize; N] {
+    let mut widths = header.clone().map(|cell| cell.chars().count());
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    widths
+}
+
+fn push_row<const N: usize>(text: &mut String, row: &[String; N], widths: &[usize; N]) {
+    let mut line = String::new();
+    for (index, (cell, width)) in row.iter().zip(widths).enumerate() {
+        if index + 1 == N {
+            line.push_str(cell);
+        } else {
+            let _ = write!(line, "{cell:<width$}  ");
+        }
+    }
+    text.push_str(line.trim_end());
+    text.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::Summary;
+
+    fn report() -> Report {
+        let ok = ClusterResult {
+            cluster: "sim-1".to_string(),
+            status: Status::Ok,
+            duration_ms: 12,
+            output: Some(serde_json::json!({"pods": 3})),
+            error: None,
+            stdout: "sim-1: 3 pods\n".to_string(),
+            stderr: String::new(),
+        };
+        let failed = ClusterResult {
+            cluster: "sim-22".to_string(),
+            status: Status::Error,
+            duration_ms: 1500,
+            output: None,
+            error: Some("plugin trapped: unreachable".to_string()),
+            stdout: String::new(),
+            stderr: String::new(),
+        };
+        Report {
+            plugin: "audit".to_string(),
+            results: vec![ok, failed],
+            summary: Summary {
+                total: 2,
+                ok: 1,
+                error: 1,
+                cancelled: 0,
+                duration_ms: 1502,
+            },
+            interrupted: false,
+        }
+    }
+
+    #[test]
+    fn table_shows_rows_output_and_summary() {
+        let expected = "\
+CLUSTER  STATUS  DURATION  RESULT
+sim-1    ok      12ms      {\"pods\":3}
+  | sim-1: 3 pods
+sim-22   error   1.5s      plugin trapped: unreachable
+
+2 clusters: 1 ok, 1 failed, 0 cancelled in 1.5s
+";
+        assert_eq!(report_table(&report()), expected);
+    }
+
+    #[test]
+    fn json_has_the_documented_keys() {
+        let value: serde_json::Value = serde_json::from_str(&report_json(&report())).unwrap();
+        let first = &value["results"][0];
+        for key in [
+            "cluster",
+            "status",
+            "duration_ms",
+            "output",
+            "error",
+            "stdout",
+        ] {
+            assert!(first.get(key).is_some(), "missing key {key}");
+        }
+        assert_eq!(first["status"], "ok");
+        assert_eq!(first["error"], serde_json::Value::Null);
+        assert_eq!(value["results"][1]["status"], "error");
+        assert_eq!(value["summary"]["total"], 2);
+    }
+
+    #[test]
+    fn long_results_are_cut() {
+        let text = "x".repeat(150);
+        assert_eq!(shorten(&text, 10), "xxxxxxx...");
+        assert_eq!(shorten("short", 10), "short");
+    }
+}

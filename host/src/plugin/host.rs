@@ -1,0 +1,360 @@
+//! The host side of the plugin interfaces `client`, `kube-client` and
+//! `stats`.
+//!
+//! Each call checks that the cluster it names is one the plugin may use,
+//! checks out that cluster's client from the pool, and converts the result
+//! into the interface's types. A failure the plugin can handle, such as a
+//! missing object or a denied cluster, is returned as an `error` value and
+//! never traps.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::StoreLimits;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::{client, kube_client, stats, types};
+use crate::cluster::{ClusterClient, ErrorKind, KubePool, ListOptions, ObjectRef, RequestError};
+use crate::inventory::ClusterConfig;
+use crate::monitor::{ConfigStats, Monitor};
+
+/// What every invocation of one plugin shares: the pool, the monitor and
+/// the clusters the plugin may use.
+pub struct HostContext {
+    pool: Arc<KubePool>,
+    monitor: Arc<Monitor>,
+    clusters: Vec<Arc<ClusterConfig>>,
+}
+
+impl HostContext {
+    /// Creates a context that lets the plugin use `clusters`.
+    pub fn new(
+        pool: Arc<KubePool>,
+        monitor: Arc<Monitor>,
+        clusters: Vec<Arc<ClusterConfig>>,
+    ) -> Self {
+        Self {
+            pool,
+            monitor,
+            clusters,
+        }
+    }
+
+    /// Returns the pool.
+    pub fn pool(&self) -> &Arc<KubePool> {
+        &self.pool
+    }
+
+    /// Returns the monitor.
+    pub fn monitor(&self) -> &Arc<Monitor> {
+        &self.monitor
+    }
+
+    /// Returns the statistics snapshot, with figures of the pool and the
+    /// configuration cache.
+    pub fn snapshot(&self) -> crate::monitor::Snapshot {
+        let inventory = self.pool.inventory();
+        let config = ConfigStats {
+            cached_clusters: u32::try_from(inventory.clusters().len()).unwrap_or(u32::MAX),
+            total_access: inventory.accesses(),
+            source_reads: inventory.source_reads(),
+        };
+        self.monitor.snapshot(self.pool.stats(), config)
+    }
+
+    fn is_allowed(&self, cluster: &str) -> bool {
+        self.clusters.iter().any(|allowed| allowed.name == cluster)
+    }
+}
+
+/// The data of one plugin instance's store.
+pub struct HostState {
+    pub(super) wasi: WasiCtx,
+    pub(super) table: ResourceTable,
+    pub(super) limits: StoreLimits,
+    pub(super) context: Arc<HostContext>,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Checks that the plugin may use `cluster` and checks out its client.
+///
+/// This takes the shared context rather than the store data, because the
+/// store data is not `Sync` and must not be borrowed across an await.
+async fn checkout(context: Arc<HostContext>, cluster: &str) -> Result<ClusterClient, types::Error> {
+    if !context.is_allowed(cluster) {
+        let message = format!(
+            "cluster `{cluster}` is not one this plugin may use: call client.clusters for the allowed ones"
+        );
+        tracing::warn!(
+            cluster,
+            "denied call to a cluster outside the plugin's targets"
+        );
+        return Err(types::Error::Denied(message));
+    }
+    context
+        .pool
+        .checkout(cluster)
+        .await
+        .map_err(|error| to_wit_error(RequestError::from(error)))
+}
+
+/// Converts a request error into the interface's error variant.
+fn to_wit_error(error: RequestError) -> types::Error {
+    let message = error.message;
+    match error.kind {
+        ErrorKind::NotFound => types::Error::NotFound(message),
+        ErrorKind::AlreadyExists => types::Error::AlreadyExists(message),
+        ErrorKind::Conflict => types::Error::Conflict(message),
+        ErrorKind::Invalid => types::Error::Invalid(message),
+        ErrorKind::Forbidden => types::Error::Forbidden(message),
+        ErrorKind::Unauthorized => types::Error::Unauthorized(message),
+        ErrorKind::Unavailable => types::Error::Unavailable(message),
+        ErrorKind::Timeout => types::Error::Timeout(message),
+        ErrorKind::Denied => types::Error::Denied(message),
+    }
+}
+
+impl types::Host for HostState {}
+
+impl client::Host for HostState {
+    async fn clusters(&mut self) -> Vec<types::ClusterInfo> {
+        let pool = &self.context.pool;
+        self.context
+            .clusters
+            .iter()
+            .map(|cluster| types::ClusterInfo {
+                name: cluster.name.clone(),
+                labels: cluster.labels.clone().into_iter().collect(),
+                server: cluster.server.clone(),
+                version: pool
+                    .peek(&cluster.name)
+                    .map(|client| client.version().git_version.clone()),
+            })
+            .collect()
+    }
+
+    async fn server_version(
+        &mut self,
+        cluster: String,
+    ) -> Result<types::VersionInfo, types::Error> {
+        let client = checkout(Arc::clone(&self.context), &cluster).await?;
+        let info = client.version();
+        Ok(types::VersionInfo {
+            major: info.major.clone(),
+            minor: info.minor.clone(),
+            git_version: info.git_version.clone(),
+            platform: info.platform.clone(),
+        })
+    }
+
+    async fn api_resources(
+        &mut self,
+        cluster: String,
+    ) -> Result<Vec<types::ApiResource>, types::Error> {
+        let client = checkout(Arc::clone(&self.context), &cluster).await?;
+        let resources = client
+            .resources()
+            .types()
+            .iter()
+            .map(|resource| types::ApiResource {
+                name: resource.plural.clone(),
+                singular_name: resource.singular.clone(),
+                kind: resource.kind.clone(),
+                group: resource.group.clone(),
+                version: resource.version.clone(),
+                namespaced: resource.namespaced,
+                short_names: resource.short_names.clone(),
+                verbs: resource.verbs.clone(),
+            })
+            .collect();
+        Ok(resources)
+    }
+
+    async fn request(
+        &mut self,
+        cluster: String,
+        method: String,
+        path: String,
+        body: Option<String>,
+    ) -> Result<types::HttpResponse, types::Error> {
+        let client = checkout(Arc::clone(&self.context), &cluster).await?;
+        let (status, body) = client
+            .request(&method, &path, body.as_deref())
+            .await
+            .map_err(to_wit_error)?;
+        Ok(types::HttpResponse { status, body })
+    }
+}
+
+impl kube_client::Host for HostState {
+    async fn list(
+        &mut self,
+        cluster: String,
+        resource: String,
+        options: kube_client::ListOptions,
+    ) -> Result<String, types::Error> {
+        let client = checkout(Arc::clone(&self.context), &cluster).await?;
+        let options = ListOptions {
+            namespace: options.namespace,
+            label_selector: options.label_selector,
+            field_selector: options.field_selector,
+            limit: options.limit,
+            continue_token: options.continue_token,
+        };
+        client.list(&resource, &options).await.map_err(to_wit_error)
+    }
+
+    async fn get(
+        &mut self,
+        cluster: String,
+        resource: String,
+        namespace: Option<String>,
+        name: String,
+    ) -> Result<String, types::Error> {
+        let client = checkout(Arc::clone(&self.context), &cluster).await?;
+        let object = ObjectRef {
+            resource: &resource,
+            namespace: namespace.as_deref(),
+            name: &name,
+        };
+        client.get(&object).await.map_err(to_wit_error)
+    }
+
+    async fn create(
+        &mut self,
+        cluster: String,
+        resource: String,
+        namespace: Option<String>,
+        object: String,
+    ) -> Result<String, types::Error> {
+        let client = checkout(Arc::clone(&self.context), &cluster).await?;
+        let result = client
+            .create(&resource, namespace.as_deref(), &object)
+            .await;
+        log_write(&cluster, "create", &resource, namespace.as_deref(), &result);
+        result.map_err(to_wit_error)
+    }
+
+    async fn patch(
+        &mut self,
+        cluster: String,
+        resource: String,
+        namespace: Option<String>,
+        name: String,
+        patch: String,
+    ) -> Result<String, types::Error> {
+        let client = checkout(Arc::clone(&self.context), &cluster).await?;
+        let object = ObjectRef {
+            resource: &resource,
+            namespace: namespace.as_deref(),
+            name: &name,
+        };
+        let result = client.patch(&object, &patch).await;
+        log_write(&cluster, "patch", &resource, namespace.as_deref(), &result);
+        result.map_err(to_wit_error)
+    }
+
+    async fn delete(
+        &mut self,
+        cluster: String,
+        resource: String,
+        namespace: Option<String>,
+        name: String,
+    ) -> Result<(), types::Error> {
+        let client = checkout(Arc::clone(&self.context), &cluster).await?;
+        let object = ObjectRef {
+            resource: &resource,
+            namespace: namespace.as_deref(),
+            name: &name,
+        };
+        let result = client.delete(&object).await;
+        log_write(&cluster, "delete", &resource, namespace.as_deref(), &result);
+        result.map_err(to_wit_error)
+    }
+}
+
+fn log_write<T>(
+    cluster: &str,
+    verb: &str,
+    resource: &str,
+    namespace: Option<&str>,
+    result: &Result<T, RequestError>,
+) {
+    match result {
+        Ok(_) => tracing::info!(
+            cluster,
+            verb,
+            resource,
+            namespace,
+            "plugin wrote to cluster"
+        ),
+        Err(error) => {
+            tracing::info!(cluster, verb, resource, namespace, %error, "plugin write failed")
+        }
+    }
+}
+
+impl stats::Host for HostState {
+    async fn snapshot(&mut self) -> stats::StatsSnapshot {
+        let snapshot = self.context.snapshot();
+        let latencies = snapshot
+            .latencies
+            .into_iter()
+            .map(|latency| stats::Latency {
+                cluster: latency.cluster,
+                verb: latency.verb,
+                count: latency.count,
+                p50_ms: latency.p50_ms,
+                p95_ms: latency.p95_ms,
+                p99_ms: latency.p99_ms,
+            })
+            .collect();
+        stats::StatsSnapshot {
+            memory_usage_mb: snapshot.memory_usage_mb,
+            system_memory_mb: snapshot.system_memory_mb,
+            tasks: snapshot.tasks,
+            perf_total_requests: snapshot.perf_total_requests,
+            perf_error_count: snapshot.perf_error_count,
+            perf_success_rate: snapshot.perf_success_rate,
+            perf_avg_response_time_ms: snapshot.perf_avg_response_time_ms,
+            latencies,
+            lazy_total_clusters: snapshot.lazy_total_clusters,
+            lazy_initialized_clusters: snapshot.lazy_initialized_clusters,
+            lazy_idle_clusters: snapshot.lazy_idle_clusters,
+            config_cached_clusters: snapshot.config_cached_clusters,
+            config_total_access: snapshot.config_total_access,
+            config_source_reads: snapshot.config_source_reads,
+        }
+    }
+
+    async fn record_request(
+        &mut self,
+        cluster: String,
+        verb: String,
+        duration_ms: f64,
+        success: bool,
+    ) {
+        if !self.context.is_allowed(&cluster) {
+            tracing::warn!(
+                cluster,
+                verb,
+                "ignored a recorded request for a cluster outside the plugin's targets"
+            );
+            return;
+        }
+        let seconds = (duration_ms / 1000.0).clamp(0.0, 86_400.0);
+        let duration = Duration::try_from_secs_f64(seconds).unwrap_or_default();
+        self.context
+            .monitor
+            .record(&cluster, &verb, duration, success);
+    }
+}

@@ -1,0 +1,323 @@
+//! The WebAssembly plugin host.
+//!
+//! One [`PluginRuntime`] per process holds the wasmtime engine and a linker
+//! with the WASI 0.2 interfaces and lazyhost's own. A [`Plugin`] is a
+//! component compiled once and checked against the `plugin` world; each
+//! [`Plugin::invoke`] instantiates it in a fresh store, so invocations share
+//! nothing and a trapped instance is never reused.
+//!
+//! WASI is linked because real toolchains import it, but it grants nothing:
+//! no environment, no arguments, no preopened directories and no network.
+//! Opening a file is a runtime error inside the plugin, not a link failure.
+//! stdout and stderr are captured per invocation.
+
+mod bindings;
+mod host;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Engine, Store, StoreLimitsBuilder, Trap};
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+
+pub use host::{HostContext, HostState};
+
+/// How often the engine's epoch advances; the granularity of time limits.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// The first bytes of every WebAssembly binary.
+const WASM_MAGIC: &[u8] = b"\0asm";
+/// The version field of a core module, as opposed to a component.
+const CORE_MODULE_VERSION: &[u8] = &[1, 0, 0, 0];
+
+/// Errors from setting up the engine or loading a plugin.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The engine or linker could not be set up.
+    #[error("failed to set up the WebAssembly engine: {0}")]
+    Engine(String),
+    /// The plugin file could not be read.
+    #[error("failed to read plugin `{path}`: {source}")]
+    Read {
+        /// The plugin file.
+        path: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not WebAssembly at all.
+    #[error(
+        "`{path}` is not a WebAssembly file: pass a component built for the wasm32-wasip2 target"
+    )]
+    NotWasm {
+        /// The plugin file.
+        path: PathBuf,
+    },
+    /// The file is a core module rather than a component.
+    #[error(
+        "`{path}` is a core WebAssembly module, not a component: build it for the wasm32-wasip2 \
+         target, or wrap it with `wasm-tools component new`"
+    )]
+    CoreModule {
+        /// The plugin file.
+        path: PathBuf,
+    },
+    /// The component failed to compile.
+    #[error("failed to compile component `{path}`: {reason}")]
+    Compile {
+        /// The plugin file.
+        path: PathBuf,
+        /// The compiler's message.
+        reason: String,
+    },
+    /// The component's imports or exports do not match the plugin world.
+    #[error(
+        "`{path}` does not fit the lazyhost plugin world: {reason}; build it against world \
+         `plugin` of the WIT package lazyhost:plugin"
+    )]
+    WrongWorld {
+        /// The plugin file.
+        path: PathBuf,
+        /// What does not match.
+        reason: String,
+    },
+}
+
+/// Why an invocation did not produce a result.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InvocationError {
+    /// The plugin's `run` returned an error.
+    #[error("{0}")]
+    Failed(String),
+    /// The plugin trapped: a panic, an out-of-bounds access, a limit hit.
+    #[error("plugin trapped: {0}")]
+    Trapped(String),
+    /// The invocation ran past its wall-clock limit.
+    #[error("timed out after {}: raise --timeout if the plugin needs longer", humantime::format_duration(*.0))]
+    TimedOut(Duration),
+    /// The component could not be instantiated.
+    #[error("failed to instantiate plugin: {0}")]
+    Instantiate(String),
+}
+
+/// Limits of one invocation.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Wall-clock time, host calls included.
+    pub timeout: Duration,
+    /// Linear memory of the instance, in bytes.
+    pub memory_bytes: usize,
+    /// Captured stdout, and separately stderr, in bytes.
+    pub output_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(60),
+            memory_bytes: 512 << 20,
+            output_bytes: 1 << 20,
+        }
+    }
+}
+
+/// What one invocation produced.
+#[derive(Clone, Debug)]
+pub struct Invocation {
+    /// The JSON text returned by `run`, or why there is none.
+    pub result: Result<String, InvocationError>,
+    /// Captured stdout.
+    pub stdout: String,
+    /// Captured stderr.
+    pub stderr: String,
+    /// Wall-clock time of the invocation, instantiation included.
+    pub duration: Duration,
+}
+
+/// The engine and linker shared by every plugin of the process.
+pub struct PluginRuntime {
+    engine: Engine,
+    linker: Linker<HostState>,
+}
+
+impl PluginRuntime {
+    /// Creates the engine, starts its epoch clock and links the host
+    /// interfaces.
+    ///
+    /// # Errors
+    ///
+    /// Fails when wasmtime rejects the configuration or the linker.
+    pub fn new() -> Result<Self, LoadError> {
+        let engine_error = |error: wasmtime::Error| LoadError::Engine(format!("{error:#}"));
+        let mut config = wasmtime::Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config).map_err(engine_error)?;
+        spawn_epoch_clock(&engine);
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_error)?;
+        bindings::Plugin::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |state| state)
+            .map_err(engine_error)?;
+        Ok(Self { engine, linker })
+    }
+
+    /// Reads, compiles and checks a plugin component.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the file cannot be read, is not a WebAssembly component,
+    /// does not compile, or does not fit the `plugin` world.
+    pub fn load(&self, path: &Path) -> Result<Plugin, LoadError> {
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if !bytes.starts_with(WASM_MAGIC) {
+            return Err(LoadError::NotWasm {
+                path: path.to_path_buf(),
+            });
+        }
+        if bytes.get(4..8) == Some(CORE_MODULE_VERSION) {
+            return Err(LoadError::CoreModule {
+                path: path.to_path_buf(),
+            });
+        }
+
+        let started = Instant::now();
+        let component =
+            Component::new(&self.engine, &bytes).map_err(|error| LoadError::Compile {
+                path: path.to_path_buf(),
+                reason: format!("{error:#}"),
+            })?;
+        let wrong_world = |error: wasmtime::Error| LoadError::WrongWorld {
+            path: path.to_path_buf(),
+            reason: format!("{error:#}"),
+        };
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(wrong_world)?;
+        let pre = bindings::PluginPre::new(instance_pre).map_err(wrong_world)?;
+
+        let name = path
+            .file_stem()
+            .map(|stem| stem.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string());
+        tracing::debug!(plugin = %name, bytes = bytes.len(), elapsed = ?started.elapsed(), "compiled plugin");
+        Ok(Plugin {
+            name,
+            path: path.to_path_buf(),
+            size: bytes.len(),
+            pre,
+        })
+    }
+}
+
+/// Advances the engine's epoch every tick until the engine is dropped.
+fn spawn_epoch_clock(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("lazyhost-epoch".to_string())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawning a thread fails only when the system is out of resources");
+}
+
+/// A compiled plugin that fits the `plugin` world.
+pub struct Plugin {
+    name: String,
+    path: PathBuf,
+    size: usize,
+    pre: bindings::PluginPre<HostState>,
+}
+
+impl Plugin {
+    /// Returns the plugin's name: its file name without `.wasm`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Returns the path the plugin was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Returns the component's size in bytes.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Runs the plugin once against `cluster` in a fresh instance.
+    pub async fn invoke(
+        &self,
+        context: Arc<HostContext>,
+        cluster: &str,
+        args: &[(String, String)],
+        limits: &Limits,
+    ) -> Invocation {
+        let started = Instant::now();
+        let stdout = MemoryOutputPipe::new(limits.output_bytes);
+        let stderr = MemoryOutputPipe::new(limits.output_bytes);
+        let wasi = WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .build();
+        let state = HostState {
+            wasi,
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(limits.memory_bytes)
+                .build(),
+            context,
+        };
+
+        let mut store = Store::new(self.pre.engine(), state);
+        store.limiter(|state| &mut state.limits);
+        store.set_epoch_deadline(epoch_ticks(limits.timeout));
+        store.epoch_deadline_trap();
+
+        let call = async {
+            let instance = self
+                .pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|error| InvocationError::Instantiate(format!("{error:#}")))?;
+            instance
+                .call_run(&mut store, cluster, args)
+                .await
+                .map_err(|error| trap_error(&error, limits.timeout))?
+                .map_err(InvocationError::Failed)
+        };
+        let result = tokio::time::timeout(limits.timeout, call)
+            .await
+            .unwrap_or(Err(InvocationError::TimedOut(limits.timeout)));
+
+        Invocation {
+            result,
+            stdout: String::from_utf8_lossy(&stdout.contents()).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr.contents()).into_owned(),
+            duration: started.elapsed(),
+        }
+    }
+}
+
+fn epoch_ticks(timeout: Duration) -> u64 {
+    let ticks = timeout.as_millis() / EPOCH_TICK.as_millis();
+    u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
+}
+
+fn trap_error(error: &wasmtime::Error, timeout: Duration) -> InvocationError {
+    if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+        return InvocationError::TimedOut(timeout);
+    }
+    InvocationError::Trapped(format!("{error:#}"))
+}

@@ -1,0 +1,164 @@
+//! Routing of authenticated API requests to discovery, OpenAPI and resource handlers.
+//!
+//! Resource paths follow kube-apiserver: `/api/v1/<plural>[/<name>]`,
+//! `/api/v1/namespaces/<namespace>/<plural>[/<name>]` and the same under
+//! `/apis/<group>/<version>`. Subresources such as `pods/log` are not served.
+
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use serde_json::Value;
+
+use super::cluster::Cluster;
+use super::query::Query;
+use super::resources::{self, ResourceType};
+use super::status::{ApiError, ApiResult};
+use super::{discovery, openapi, read, write};
+
+/// An API request after transport concerns (TLS, authentication, body size) are handled.
+pub(crate) struct ApiRequest {
+    /// HTTP method.
+    pub(crate) method: Method,
+    /// Request path without the query string.
+    pub(crate) path: String,
+    /// Decoded query parameters.
+    pub(crate) query: Query,
+    /// `Accept` header, or `""`.
+    pub(crate) accept: String,
+    /// `Content-Type` header, or `""`.
+    pub(crate) content_type: String,
+    /// Request body.
+    pub(crate) body: Bytes,
+}
+
+/// A successful API response.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Reply {
+    /// A JSON document with its HTTP status.
+    Json(StatusCode, Value),
+    /// A plain-text body, as health endpoints return.
+    Text(&'static str),
+}
+
+impl Reply {
+    /// A `200 OK` JSON reply.
+    pub(crate) fn ok(body: Value) -> Self {
+        Self::Json(StatusCode::OK, body)
+    }
+}
+
+/// The resource, namespace and name a resource path addresses.
+pub(crate) struct Target {
+    /// Resource type.
+    pub(crate) resource: &'static ResourceType,
+    /// Namespace from the path; `None` for cluster-scoped resources and all-namespace lists.
+    pub(crate) namespace: Option<String>,
+    /// Object name from the path; `None` for collections.
+    pub(crate) name: Option<String>,
+}
+
+/// Handles one request against `cluster`.
+pub(crate) fn handle(cluster: &Cluster, request: &ApiRequest) -> ApiResult<Reply> {
+    let segments: Vec<&str> = request
+        .path
+        .split('/')
+        .filter(|segment| !segment.is_empty())
+        .collect();
+    match segments.as_slice() {
+        ["api", version, rest @ ..] if !rest.is_empty() => {
+            resource_request(cluster, request, "", version, rest)
+        }
+        ["apis", group, version, rest @ ..] if !rest.is_empty() => {
+            resource_request(cluster, request, group, version, rest)
+        }
+        _ => {
+            if request.method != Method::GET {
+                return Err(ApiError::method_not_allowed());
+            }
+            fixed_document(cluster, &segments)
+        }
+    }
+}
+
+fn fixed_document(cluster: &Cluster, segments: &[&str]) -> ApiResult<Reply> {
+    let document = match segments {
+        ["version"] => Some(discovery::version()),
+        ["api"] => Some(discovery::core_versions(&cluster.address.to_string())),
+        ["apis"] => Some(discovery::group_list()),
+        ["apis", group] => discovery::api_group(group),
+        ["api", version] => discovery::resource_list("", version),
+        ["apis", group, version] => discovery::resource_list(group, version),
+        ["openapi", "v3"] => Some(openapi::index()),
+        ["openapi", "v3", key @ ..] => openapi::document_for_key(&key.join("/")),
+        ["healthz" | "livez" | "readyz"] => return Ok(Reply::Text("ok")),
+        _ => None,
+    };
+    document.map(Reply::ok).ok_or_else(ApiError::unknown_path)
+}
+
+fn resource_request(
+    cluster: &Cluster,
+    request: &ApiRequest,
+    group: &str,
+    version: &str,
+    rest: &[&str],
+) -> ApiResult<Reply> {
+    let target = parse_target(group, version, rest).ok_or_else(ApiError::unknown_path)?;
+    match (&request.method, target.name.is_some()) {
+        (&Method::GET, true) => read::get(cluster, request, &target),
+        (&Method::GET, false) => read::list(cluster, request, &target),
+        (&Method::POST, false) => write::create(cluster, request, &target),
+        (&Method::PUT, true) => write::replace(cluster, request, &target),
+        (&Method::PATCH, true) => write::patch(cluster, request, &target),
+        (&Method::DELETE, true) => write::delete(cluster, request, &target),
+        _ => Err(ApiError::method_not_allowed()),
+    }
+}
+
+/// Parses the part of a resource path after the group version.
+fn parse_target(group: &str, version: &str, rest: &[&str]) -> Option<Target> {
+    let (namespace, tail) = match rest {
+        ["namespaces", namespace, tail @ ..] if !tail.is_empty() => {
+            (Some(namespace.to_string()), tail)
+        }
+        _ => (None, rest),
+    };
+    let (plural, name) = match tail {
+        [plural] => (*plural, None),
+        [plural, name] => (*plural, Some(name.to_string())),
+        _ => return None,
+    };
+    let resource = resources::find(group, version, plural)?;
+    if namespace.is_some() && !resource.namespaced {
+        return None;
+    }
+    Some(Target {
+        resource,
+        namespace,
+        name,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_paths() {
+        let target = parse_target("", "v1", &["namespaces", "shop", "pods", "web-1"]).unwrap();
+        assert_eq!(target.resource.plural, "pods");
+        assert_eq!(target.namespace.as_deref(), Some("shop"));
+        assert_eq!(target.name.as_deref(), Some("web-1"));
+
+        let target = parse_target("", "v1", &["namespaces", "shop"]).unwrap();
+        assert_eq!(target.resource.plural, "namespaces");
+        assert_eq!(target.name.as_deref(), Some("shop"));
+
+        let target = parse_target("apps", "v1", &["deployments"]).unwrap();
+        assert_eq!(target.namespace, None);
+        assert_eq!(target.name, None);
+
+        assert!(parse_target("", "v1", &["namespaces", "shop", "nodes"]).is_none());
+        assert!(parse_target("", "v1", &["namespaces", "shop", "pods", "a", "log"]).is_none());
+        assert!(parse_target("", "v1", &["widgets"]).is_none());
+    }
+}

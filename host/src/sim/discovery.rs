@@ -1,0 +1,140 @@
+//! Legacy API discovery (`/api`, `/apis`, `/api/v1`, `/apis/<group>/<version>`)
+//! and `/version`.
+//!
+//! Responses are always `application/json`. kubectl and kube's `Discovery::run`
+//! ask for aggregated discovery first and fall back to these documents when the
+//! response `Content-Type` is plain JSON.
+//! TODO: serve aggregated discovery (`apidiscovery.k8s.io/v2`) when it is requested.
+
+use serde_json::{Value, json};
+
+use super::resources::{self, RESOURCES, VERBS};
+
+/// Kubernetes version the simulator reports. kubectl's dispatcher on these machines
+/// picks the bundled kubectl from the minor version (1.27 to 1.33 are bundled).
+pub const KUBERNETES_VERSION: &str = "v1.32.4";
+
+/// Returns the `/version` document.
+pub(crate) fn version() -> Value {
+    json!({
+        "major": "1",
+        "minor": "32",
+        "gitVersion": KUBERNETES_VERSION,
+        "gitCommit": "0000000000000000000000000000000000000000",
+        "gitTreeState": "clean",
+        "buildDate": "1970-01-01T00:00:00Z",
+        "goVersion": "go1.23.6",
+        "compiler": "gc",
+        "platform": "linux/amd64",
+    })
+}
+
+/// Returns the `/api` document (APIVersions) for a server listening at `address`.
+pub(crate) fn core_versions(address: &str) -> Value {
+    json!({
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": address}],
+    })
+}
+
+/// Returns the `/apis` document (APIGroupList) listing every named group.
+pub(crate) fn group_list() -> Value {
+    let groups: Vec<Value> = group_names().into_iter().filter_map(api_group).collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+/// Returns the `/apis/<group>` document (APIGroup), or `None` for an unknown group.
+pub(crate) fn api_group(group: &str) -> Option<Value> {
+    let versions: Vec<Value> = resources::group_versions()
+        .into_iter()
+        .filter(|(name, _)| *name == group && !group.is_empty())
+        .map(|(name, version)| json!({"groupVersion": format!("{name}/{version}"), "version": version}))
+        .collect();
+    let preferred = versions.first()?.clone();
+    Some(json!({
+        "kind": "APIGroup",
+        "apiVersion": "v1",
+        "name": group,
+        "versions": versions,
+        "preferredVersion": preferred,
+    }))
+}
+
+/// Returns the APIResourceList of a group version, or `None` when nothing is served there.
+pub(crate) fn resource_list(group: &str, version: &str) -> Option<Value> {
+    let entries: Vec<Value> = RESOURCES
+        .iter()
+        .filter(|resource| resource.group == group && resource.version == version)
+        .map(|resource| {
+            let mut entry = json!({
+                "name": resource.plural,
+                "singularName": resource.singular,
+                "namespaced": resource.namespaced,
+                "kind": resource.kind,
+                "verbs": VERBS,
+            });
+            if !resource.short_names.is_empty() {
+                entry["shortNames"] = json!(resource.short_names);
+            }
+            if !resource.categories.is_empty() {
+                entry["categories"] = json!(resource.categories);
+            }
+            entry
+        })
+        .collect();
+    if entries.is_empty() {
+        return None;
+    }
+    let group_version = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    Some(json!({
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": group_version,
+        "resources": entries,
+    }))
+}
+
+fn group_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = Vec::new();
+    for (group, _) in resources::group_versions() {
+        if !group.is_empty() && !names.contains(&group) {
+            names.push(group);
+        }
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn core_resource_list() {
+        let list = resource_list("", "v1").unwrap();
+        assert_eq!(list["groupVersion"], "v1");
+        let pods = list["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|entry| entry["name"] == "pods")
+            .unwrap();
+        assert_eq!(pods["shortNames"], json!(["po"]));
+        assert_eq!(pods["namespaced"], true);
+    }
+
+    #[test]
+    fn apps_group() {
+        let groups = group_list();
+        assert_eq!(groups["groups"][0]["name"], "apps");
+        assert_eq!(
+            groups["groups"][0]["preferredVersion"]["groupVersion"],
+            "apps/v1"
+        );
+        assert!(resource_list("apps", "v2").is_none());
+    }
+}

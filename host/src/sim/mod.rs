@@ -1,0 +1,61 @@
+//! A simulated Kubernetes fleet for tests, benchmarks and first runs.
+//!
+//! [`Fleet::start`] runs clusters `sim-1` to `sim-N`, each an HTTPS API server on
+//! its own ephemeral port of 127.0.0.1 with its own bearer token and seeded
+//! objects. The servers speak enough of the Kubernetes API for kubectl 1.32 and
+//! kube 5: discovery, OpenAPI v3 for validation, get, list (selectors, paging,
+//! Tables), create, replace, merge and JSON patch, and delete. [`Fleet::kubeconfig`]
+//! describes how to reach them, and a plain-HTTP control endpoint reports traffic
+//! counters per cluster.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), lazyhost::sim::SimError> {
+//! use lazyhost::sim::{Fleet, FleetOptions};
+//!
+//! let fleet = Fleet::start(FleetOptions { clusters: 3, ..FleetOptions::default() }).await?;
+//! fleet.write_kubeconfig(std::path::Path::new("/tmp/sim-kubeconfig"))?;
+//! // ... run clients against the contexts sim-1, sim-2 and sim-3 ...
+//! fleet.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The seeded objects of each cluster are listed in the `seed` module's documentation.
+
+mod api;
+mod base64;
+mod cluster;
+mod control;
+mod digest;
+mod discovery;
+mod error;
+mod fields;
+mod fleet;
+mod kubeconfig;
+mod object;
+mod openapi;
+mod paging;
+mod patch;
+mod query;
+mod read;
+mod resources;
+mod seed;
+mod selector;
+mod server;
+mod status;
+mod store;
+mod table;
+mod time;
+mod tls;
+mod validate;
+mod workloads;
+mod write;
+
+pub use cluster::ClusterCounts;
+pub use discovery::KUBERNETES_VERSION;
+pub use error::SimError;
+pub use fleet::{Fleet, FleetOptions, serve_until_interrupted};
+
+/// Request header whose distinct values each cluster counts as clients. Each
+/// pool client sends a unique value, for example `sim-3/7`.
+pub const CLIENT_HEADER: &str = "x-lazyhost-client";

@@ -1,0 +1,421 @@
+//! Seeded objects of each simulated cluster: deterministic for a cluster index,
+//! varied across clusters, and dated relative to the fleet's start time so that
+//! `kubectl get` AGE columns are stable while a test runs.
+//!
+//! Cluster `sim-N` uses variant A when `(N - 1) % 3 == 0`, B when it is 1 and C
+//! when it is 2. Ages are whole hours of at least 8 before the fleet started.
+//!
+//! | object | variant A (sim-1, sim-4, …) | variant B (sim-2, sim-5, …) | variant C (sim-3, sim-6, …) |
+//! |---|---|---|---|
+//! | namespaces (Active) | default, kube-system, shop, payments | default, kube-system, shop, payments, analytics | default, kube-system, shop, analytics, monitoring |
+//! | nodes | `sim-N-control-plane` (role control-plane, tainted), `sim-N-worker-1` | control plane, `sim-N-worker-1`, `sim-N-worker-2` (NotReady, no pods) | `sim-N-control-plane` alone (untainted, runs every pod) |
+//! | kube-system | deployment coredns 2/2, `registry.k8s.io/coredns/coredns:v1.11.3`, memory limit | same | same |
+//! | shop | web 3/3 `nginx:1.27.3` (limits); cart 1/2 `ghcr.io/example/cart` (no tag, no resources) with its 2nd pod in CrashLoopBackOff (7 restarts, last exit 1 Error); pod db-migrate Failed (`ghcr.io/example/migrate:1.4.0`, exit 1) | web 3/3; cart 2/2 | web 3/3; cart 2/2; pod db-migrate Failed |
+//! | payments | api 2/2 `ghcr.io/example/payments-api:latest` (limits); worker 1/1 `ghcr.io/example/payments-worker:2.3.0` (requests only) | api 2/2; worker 0/1 with its pod Pending (Unschedulable, nodeSelector `disktype=ssd`) | absent |
+//! | analytics | absent | ingest 2/2 `python:3.12-slim` (limits) | ingest 1/2 with its 1st pod in CrashLoopBackOff (12 restarts, last exit 137 OOMKilled) |
+//! | monitoring | absent | absent | prometheus 1/1 `prom/prometheus:v2.53.0` (limits) |
+//! | config maps | kube-system/coredns, shop/web-config, payments/api-config | + analytics/ingest-config | kube-system/coredns, shop/web-config, analytics/ingest-config, monitoring/prometheus-config |
+//! | secrets | shop/web-tls (`kubernetes.io/tls`), payments/api-credentials (Opaque) | + analytics/warehouse-token | shop/web-tls, analytics/warehouse-token |
+//! | services | default/kubernetes, kube-system/kube-dns, shop/web, payments/api | same | default/kubernetes, kube-system/kube-dns, shop/web, monitoring/prometheus |
+//!
+//! Every deployment has one ReplicaSet `<deployment>-<hash>` and pods
+//! `<deployment>-<hash>-<suffix>` labeled `app=<deployment>` and
+//! `pod-template-hash=<hash>`; the names are the same in every cluster, because
+//! the hashes depend only on namespace, deployment name and replica index.
+//! Ages: kube-system, default, nodes and coredns 30d; app namespaces, services 20d;
+//! config maps and secrets 15d; deployments 10d; healthy pods 9d; CrashLoopBackOff
+//! pods 26h (last restart 10h ago); Pending pod 12h; Failed pod 2d.
+
+use k8s_openapi::jiff::Timestamp;
+use serde_json::{Value, json};
+
+use super::base64;
+use super::digest::fnv1a;
+use super::resources::{self, ResourceType};
+use super::store::Store;
+use super::time;
+use super::workloads;
+
+/// The seeded layout of one cluster.
+pub(crate) struct Variant {
+    /// Application namespaces besides `default` and `kube-system`.
+    pub(crate) app_namespaces: &'static [&'static str],
+    /// Number of worker nodes besides the control plane.
+    pub(crate) workers: usize,
+    /// Whether the last worker is NotReady.
+    pub(crate) last_worker_not_ready: bool,
+    /// Letter used in tables and docs.
+    pub(crate) letter: char,
+}
+
+const VARIANTS: [Variant; 3] = [
+    Variant {
+        app_namespaces: &["shop", "payments"],
+        workers: 1,
+        last_worker_not_ready: false,
+        letter: 'A',
+    },
+    Variant {
+        app_namespaces: &["shop", "payments", "analytics"],
+        workers: 2,
+        last_worker_not_ready: true,
+        letter: 'B',
+    },
+    Variant {
+        app_namespaces: &["shop", "analytics", "monitoring"],
+        workers: 0,
+        last_worker_not_ready: false,
+        letter: 'C',
+    },
+];
+
+/// Returns the variant of the cluster with 1-based `cluster_index`.
+pub(crate) fn variant(cluster_index: usize) -> &'static Variant {
+    &VARIANTS[(cluster_index.max(1) - 1) % VARIANTS.len()]
+}
+
+/// Seeding context shared by the seed functions.
+pub(crate) struct Seeder<'a> {
+    /// Store being filled.
+    pub(crate) store: &'a Store,
+    /// 1-based cluster index.
+    pub(crate) cluster_index: usize,
+    /// Fleet start time that every creationTimestamp is relative to.
+    pub(crate) start: Timestamp,
+    /// Layout of this cluster.
+    pub(crate) variant: &'static Variant,
+}
+
+impl Seeder<'_> {
+    /// Returns the RFC 3339 time `hours` before the fleet started.
+    pub(crate) fn hours_ago(&self, hours: i64) -> String {
+        time::format(time::hours_before(self.start, hours))
+    }
+
+    /// Builds standard metadata: name, namespace, uid and creationTimestamp.
+    pub(crate) fn metadata(&self, namespace: &str, name: &str, age_hours: i64) -> Value {
+        let mut metadata = json!({
+            "name": name,
+            "uid": self.store.next_uid(),
+            "creationTimestamp": self.hours_ago(age_hours),
+        });
+        if !namespace.is_empty() {
+            metadata["namespace"] = json!(namespace);
+        }
+        metadata
+    }
+
+    /// Stores `object` under the resource of its `kind`.
+    pub(crate) fn put(&self, object: Value) {
+        let kind = object["kind"].as_str().unwrap_or_default();
+        let resource: &ResourceType =
+            resources::by_kind(kind).expect("seeded kinds are in the catalog");
+        let mut object = object;
+        if let Some(root) = object.as_object_mut() {
+            root.remove("kind");
+            root.remove("apiVersion");
+        }
+        self.store.insert_seed(resource, object);
+    }
+
+    /// Returns whether this cluster has the namespace.
+    pub(crate) fn has_namespace(&self, namespace: &str) -> bool {
+        matches!(namespace, "default" | "kube-system")
+            || self.variant.app_namespaces.contains(&namespace)
+    }
+
+    /// Returns the name of the control-plane node.
+    pub(crate) fn control_plane(&self) -> String {
+        format!("sim-{}-control-plane", self.cluster_index)
+    }
+
+    /// Returns the names of the nodes that run application pods.
+    pub(crate) fn app_nodes(&self) -> Vec<String> {
+        let ready_workers = self.variant.workers - usize::from(self.variant.last_worker_not_ready);
+        match ready_workers {
+            0 => vec![self.control_plane()],
+            count => (1..=count)
+                .map(|index| format!("sim-{}-worker-{index}", self.cluster_index))
+                .collect(),
+        }
+    }
+}
+
+/// Fills `store` with the objects of the cluster with 1-based `cluster_index`.
+pub(crate) fn seed(store: &Store, cluster_index: usize, start: Timestamp) {
+    let seeder = Seeder {
+        store,
+        cluster_index,
+        start,
+        variant: variant(cluster_index),
+    };
+    seed_namespaces(&seeder);
+    seed_nodes(&seeder);
+    workloads::seed_workloads(&seeder);
+    seed_config_maps(&seeder);
+    seed_secrets(&seeder);
+    seed_services(&seeder);
+}
+
+fn seed_namespaces(seeder: &Seeder<'_>) {
+    let system = ["default", "kube-system"].map(|name| (name, 720));
+    let apps = seeder
+        .variant
+        .app_namespaces
+        .iter()
+        .map(|name| (*name, 480));
+    for (name, age) in system.into_iter().chain(apps) {
+        let mut metadata = seeder.metadata("", name, age);
+        metadata["labels"] = json!({"kubernetes.io/metadata.name": name});
+        seeder.put(json!({
+            "kind": "Namespace",
+            "metadata": metadata,
+            "spec": {"finalizers": ["kubernetes"]},
+            "status": {"phase": "Active"},
+        }));
+    }
+}
+
+fn seed_nodes(seeder: &Seeder<'_>) {
+    let control_plane = seeder.control_plane();
+    let tainted = seeder.variant.workers > 0;
+    seeder.put(node(seeder, &control_plane, 1, true, tainted, true));
+    for index in 1..=seeder.variant.workers {
+        let name = format!("sim-{}-worker-{index}", seeder.cluster_index);
+        let ready = !(seeder.variant.last_worker_not_ready && index == seeder.variant.workers);
+        seeder.put(node(seeder, &name, index + 1, false, false, ready));
+    }
+}
+
+fn node(
+    seeder: &Seeder<'_>,
+    name: &str,
+    position: usize,
+    control_plane: bool,
+    tainted: bool,
+    ready: bool,
+) -> Value {
+    let mut labels = json!({
+        "kubernetes.io/hostname": name,
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        "beta.kubernetes.io/os": "linux",
+        "beta.kubernetes.io/arch": "amd64",
+    });
+    if control_plane {
+        labels["node-role.kubernetes.io/control-plane"] = json!("");
+    }
+    let mut metadata = seeder.metadata("", name, 720);
+    metadata["labels"] = labels;
+    let mut spec = json!({"podCIDR": format!("10.244.{position}.0/24"), "podCIDRs": [format!("10.244.{position}.0/24")]});
+    if tainted {
+        spec["taints"] =
+            json!([{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]);
+    }
+    let (cpu, memory, allocatable_memory) = if control_plane {
+        ("4", "16393220Ki", "16290820Ki")
+    } else {
+        ("8", "32856072Ki", "32753672Ki")
+    };
+    json!({
+        "kind": "Node",
+        "metadata": metadata,
+        "spec": spec,
+        "status": {
+            "capacity": {"cpu": cpu, "memory": memory, "pods": "110", "ephemeral-storage": "102626232Ki"},
+            "allocatable": {"cpu": cpu, "memory": allocatable_memory, "pods": "110", "ephemeral-storage": "94580335255"},
+            "conditions": node_conditions(seeder, ready),
+            "addresses": [
+                {"type": "InternalIP", "address": format!("10.0.{}.{}", seeder.cluster_index % 250, 10 + position)},
+                {"type": "Hostname", "address": name},
+            ],
+            "nodeInfo": {
+                "kubeletVersion": super::discovery::KUBERNETES_VERSION,
+                "kubeProxyVersion": super::discovery::KUBERNETES_VERSION,
+                "osImage": "Debian GNU/Linux 12 (bookworm)",
+                "kernelVersion": "6.1.0-31-amd64",
+                "containerRuntimeVersion": "containerd://1.7.24",
+                "operatingSystem": "linux",
+                "architecture": "amd64",
+                "machineID": format!("{:032x}", u128::from(fnv1a(name))),
+                "systemUUID": format!("{:032x}", u128::from(fnv1a(&format!("{name}/system")))),
+                "bootID": format!("{:032x}", u128::from(fnv1a(&format!("{name}/boot")))),
+            },
+        },
+    })
+}
+
+fn node_conditions(seeder: &Seeder<'_>, ready: bool) -> Value {
+    let since = seeder.hours_ago(720);
+    let heartbeat = time::format(seeder.start);
+    let pressure = |kind: &str, reason: &str, message: &str| json!({"type": kind, "status": "False", "reason": reason, "message": message, "lastHeartbeatTime": heartbeat, "lastTransitionTime": since});
+    let ready_condition = if ready {
+        json!({"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status", "lastHeartbeatTime": heartbeat, "lastTransitionTime": since})
+    } else {
+        json!({"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown", "message": "Kubelet stopped posting node status.", "lastHeartbeatTime": seeder.hours_ago(30), "lastTransitionTime": seeder.hours_ago(30)})
+    };
+    json!([
+        pressure(
+            "MemoryPressure",
+            "KubeletHasSufficientMemory",
+            "kubelet has sufficient memory available"
+        ),
+        pressure(
+            "DiskPressure",
+            "KubeletHasNoDiskPressure",
+            "kubelet has no disk pressure"
+        ),
+        pressure(
+            "PIDPressure",
+            "KubeletHasSufficientPID",
+            "kubelet has sufficient PID available"
+        ),
+        ready_condition,
+    ])
+}
+
+fn seed_config_maps(seeder: &Seeder<'_>) {
+    let config_maps = [
+        (
+            "kube-system",
+            "coredns",
+            720,
+            json!({"Corefile": ".:53 {\n    errors\n    health\n    kubernetes cluster.local in-addr.arpa ip6.arpa\n    forward . /etc/resolv.conf\n    cache 30\n}\n"}),
+        ),
+        (
+            "shop",
+            "web-config",
+            360,
+            json!({"nginx.conf": "worker_processes auto;\n", "upstreams": "cart:8080\n"}),
+        ),
+        (
+            "payments",
+            "api-config",
+            360,
+            json!({"LOG_LEVEL": "info", "PAYMENT_PROVIDER_URL": "https://payments.example.com/v2", "RETRY_LIMIT": "3"}),
+        ),
+        (
+            "analytics",
+            "ingest-config",
+            360,
+            json!({"BATCH_SIZE": "500"}),
+        ),
+        (
+            "monitoring",
+            "prometheus-config",
+            360,
+            json!({"prometheus.yml": "global:\n  scrape_interval: 30s\n"}),
+        ),
+    ];
+    for (namespace, name, age, data) in config_maps {
+        if seeder.has_namespace(namespace) {
+            let metadata = seeder.metadata(namespace, name, age);
+            seeder.put(json!({"kind": "ConfigMap", "metadata": metadata, "data": data}));
+        }
+    }
+}
+
+fn seed_secrets(seeder: &Seeder<'_>) {
+    let secrets: [(&str, &str, &str, &[(&str, &str)]); 3] = [
+        (
+            "shop",
+            "web-tls",
+            "kubernetes.io/tls",
+            &[
+                (
+                    "tls.crt",
+                    "-----BEGIN CERTIFICATE-----\nplaceholder\n-----END CERTIFICATE-----\n",
+                ),
+                (
+                    "tls.key",
+                    "-----BEGIN PRIVATE KEY-----\nplaceholder\n-----END PRIVATE KEY-----\n",
+                ),
+            ],
+        ),
+        (
+            "payments",
+            "api-credentials",
+            "Opaque",
+            &[
+                ("username", "payments"),
+                ("password", "not-a-real-password"),
+            ],
+        ),
+        (
+            "analytics",
+            "warehouse-token",
+            "Opaque",
+            &[("token", "not-a-real-token")],
+        ),
+    ];
+    for (namespace, name, kind, entries) in secrets {
+        if !seeder.has_namespace(namespace) {
+            continue;
+        }
+        let data: serde_json::Map<String, Value> = entries
+            .iter()
+            .map(|(key, value)| (key.to_string(), json!(base64::encode(value.as_bytes()))))
+            .collect();
+        let metadata = seeder.metadata(namespace, name, 360);
+        seeder.put(json!({"kind": "Secret", "metadata": metadata, "type": kind, "data": data}));
+    }
+}
+
+fn seed_services(seeder: &Seeder<'_>) {
+    let services: [(&str, &str, &str, Value, Option<&str>, i64); 5] = [
+        (
+            "default",
+            "kubernetes",
+            "10.96.0.1",
+            json!([{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]),
+            None,
+            720,
+        ),
+        (
+            "kube-system",
+            "kube-dns",
+            "10.96.0.10",
+            json!([{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53}, {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53}, {"name": "metrics", "port": 9153, "protocol": "TCP", "targetPort": 9153}]),
+            Some("kube-dns"),
+            720,
+        ),
+        (
+            "shop",
+            "web",
+            "10.96.12.40",
+            json!([{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 80}]),
+            Some("web"),
+            480,
+        ),
+        (
+            "payments",
+            "api",
+            "10.96.34.7",
+            json!([{"name": "http", "port": 8080, "protocol": "TCP", "targetPort": 8080}]),
+            Some("api"),
+            480,
+        ),
+        (
+            "monitoring",
+            "prometheus",
+            "10.96.56.90",
+            json!([{"name": "web", "port": 9090, "protocol": "TCP", "targetPort": 9090}]),
+            Some("prometheus"),
+            480,
+        ),
+    ];
+    for (namespace, name, cluster_ip, ports, app, age) in services {
+        if !seeder.has_namespace(namespace) {
+            continue;
+        }
+        let mut spec = json!({"type": "ClusterIP", "clusterIP": cluster_ip, "clusterIPs": [cluster_ip], "ports": ports, "sessionAffinity": "None"});
+        if let Some(app) = app {
+            spec["selector"] = match app {
+                "kube-dns" => json!({"k8s-app": app}),
+                _ => json!({"app": app}),
+            };
+        }
+        let metadata = seeder.metadata(namespace, name, age);
+        seeder.put(json!({"kind": "Service", "metadata": metadata, "spec": spec, "status": {"loadBalancer": {}}}));
+    }
+}

@@ -1,0 +1,237 @@
+//! Writes: create (POST), replace (PUT), patch (PATCH) and delete (DELETE),
+//! with `dryRun=All`, server-set metadata and kube-apiserver's error statuses.
+
+use http::StatusCode;
+use serde_json::{Value, json};
+
+use super::api::{ApiRequest, Reply, Target};
+use super::cluster::Cluster;
+use super::digest::name_suffix;
+use super::object;
+use super::patch::{json_patch, merge_patch};
+use super::read::with_type;
+use super::resources::ResourceType;
+use super::status::{ApiError, ApiResult, deleted_status};
+use super::store::{Commit, ObjectKey};
+use super::time;
+use super::validate::validate_create;
+
+/// Namespaces kube-apiserver never lets clients delete.
+const PROTECTED_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public"];
+
+/// Number of random characters appended to `generateName`, as kube-apiserver does.
+const GENERATED_SUFFIX_LENGTH: usize = 5;
+
+/// POST of a new object.
+pub(crate) fn create(cluster: &Cluster, request: &ApiRequest, target: &Target) -> ApiResult<Reply> {
+    let resource = target.resource;
+    if resource.namespaced && target.namespace.is_none() {
+        return Err(ApiError::method_not_allowed());
+    }
+    let mut object = decode_body(request, resource)?;
+    place_in_namespace(&mut object, target);
+    if object::name(&object).is_empty() {
+        let prefix = object::meta_str(&object, "generateName").to_string();
+        if !prefix.is_empty() {
+            let suffix = name_suffix(&cluster.store.next_uid(), GENERATED_SUFFIX_LENGTH);
+            object::set_meta(&mut object, "name", format!("{prefix}{suffix}"));
+        }
+    }
+    validate_create(resource, &object)?;
+    apply_create_defaults(resource, &mut object);
+    let created = cluster.store.create(resource, object, commit(request))?;
+    Ok(Reply::Json(
+        StatusCode::CREATED,
+        with_type(resource, created),
+    ))
+}
+
+/// PUT replacing an existing object.
+pub(crate) fn replace(
+    cluster: &Cluster,
+    request: &ApiRequest,
+    target: &Target,
+) -> ApiResult<Reply> {
+    let resource = target.resource;
+    let key = target_key(target);
+    let mut object = decode_body(request, resource)?;
+    let sent_name = object::name(&object).to_string();
+    if sent_name.is_empty() {
+        object::set_meta(&mut object, "name", key.name.clone());
+    } else if sent_name != key.name {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({sent_name}) does not match the name on the URL ({})",
+            key.name
+        )));
+    }
+    place_in_namespace(&mut object, target);
+    let updated = cluster
+        .store
+        .update(resource, &key, commit(request), |_| Ok(object))?;
+    Ok(Reply::ok(with_type(resource, updated)))
+}
+
+/// PATCH with a JSON merge patch or a JSON patch.
+pub(crate) fn patch(cluster: &Cluster, request: &ApiRequest, target: &Target) -> ApiResult<Reply> {
+    let resource = target.resource;
+    let key = target_key(target);
+    let content_type = request
+        .content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim();
+    let merge = match content_type {
+        "application/merge-patch+json" => true,
+        "application/json-patch+json" => false,
+        // TODO: strategic merge patch and server-side apply.
+        other => return Err(ApiError::unsupported_media_type(other)),
+    };
+    let document: Value = serde_json::from_slice(&request.body).map_err(|error| {
+        ApiError::bad_request(format!("failed to decode the patch as JSON: {error}"))
+    })?;
+    let updated = cluster
+        .store
+        .update(resource, &key, commit(request), |current| {
+            let mut patched = current.clone();
+            if merge {
+                merge_patch(&mut patched, &document);
+            } else {
+                json_patch(&mut patched, &document)
+                    .map_err(|error| ApiError::unprocessable(error.to_string()))?;
+            }
+            if object::name(&patched) != key.name || object::namespace(&patched) != key.namespace {
+                return Err(ApiError::bad_request(
+                    "metadata.name and metadata.namespace cannot be changed by a patch",
+                ));
+            }
+            Ok(patched)
+        })?;
+    Ok(Reply::ok(with_type(resource, updated)))
+}
+
+/// DELETE of one object. Pods and namespaces return the deleted object; other kinds
+/// return a success Status.
+pub(crate) fn delete(cluster: &Cluster, request: &ApiRequest, target: &Target) -> ApiResult<Reply> {
+    let resource = target.resource;
+    let key = target_key(target);
+    if resource.plural == "namespaces" && PROTECTED_NAMESPACES.contains(&key.name.as_str()) {
+        return Err(ApiError::forbidden(
+            resource,
+            &key.name,
+            "this namespace may not be deleted",
+        ));
+    }
+    let mut deleted = cluster.store.delete(resource, &key, commit(request))?;
+    let body = match resource.plural {
+        "pods" => with_type(resource, deleted),
+        "namespaces" => {
+            object::set_meta(&mut deleted, "deletionTimestamp", time::format(time::now()));
+            deleted["status"] = json!({"phase": "Terminating"});
+            with_type(resource, deleted)
+        }
+        _ => deleted_status(resource, &key.name, Some(object::meta_str(&deleted, "uid"))),
+    };
+    Ok(Reply::ok(body))
+}
+
+fn commit(request: &ApiRequest) -> Commit {
+    if request.query.get("dryRun") == Some("All") {
+        Commit::DryRun
+    } else {
+        Commit::Store
+    }
+}
+
+fn target_key(target: &Target) -> ObjectKey {
+    ObjectKey::new(
+        target.namespace.as_deref().unwrap_or_default(),
+        target.name.as_deref().unwrap_or_default(),
+    )
+}
+
+/// Decodes a JSON or YAML body into an object and checks its kind and apiVersion
+/// when the body sets them.
+fn decode_body(request: &ApiRequest, resource: &ResourceType) -> ApiResult<Value> {
+    let content_type = request
+        .content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim();
+    let object: Value = if content_type == "application/yaml" {
+        serde_yaml::from_slice(&request.body).map_err(|error| {
+            ApiError::bad_request(format!(
+                "failed to decode the request body as YAML: {error}"
+            ))
+        })?
+    } else {
+        serde_json::from_slice(&request.body).map_err(|error| {
+            ApiError::bad_request(format!(
+                "failed to decode the request body as JSON: {error}"
+            ))
+        })?
+    };
+    if !object.is_object() {
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        ));
+    }
+    let kind = object
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or(resource.kind);
+    let api_version = object
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let api_version = api_version.unwrap_or_else(|| resource.api_version());
+    if kind != resource.kind || api_version != resource.api_version() {
+        return Err(ApiError::bad_request(format!(
+            "the object in the request body is {api_version} {kind}, but this path serves {} {}",
+            resource.api_version(),
+            resource.kind
+        )));
+    }
+    Ok(object)
+}
+
+/// Sets `metadata.namespace` from the path, which wins over the body, and clears it
+/// for cluster-scoped resources.
+fn place_in_namespace(object: &mut Value, target: &Target) {
+    match (&target.namespace, target.resource.namespaced) {
+        (Some(namespace), true) => object::set_meta(object, "namespace", namespace.clone()),
+        _ => {
+            object::metadata_mut(object).remove("namespace");
+        }
+    }
+}
+
+/// Resets status and fills the defaults kube-apiserver sets on create for the
+/// kinds whose clients rely on them.
+fn apply_create_defaults(resource: &ResourceType, object: &mut Value) {
+    let name = object::name(object).to_string();
+    let Some(root) = object.as_object_mut() else {
+        return;
+    };
+    if resource.has_status {
+        root.remove("status");
+    }
+    match resource.plural {
+        "namespaces" => {
+            root.insert("status".into(), json!({"phase": "Active"}));
+            root.insert("spec".into(), json!({"finalizers": ["kubernetes"]}));
+            let labels = object::metadata_mut(object)
+                .entry("labels")
+                .or_insert_with(|| json!({}));
+            labels["kubernetes.io/metadata.name"] = json!(name);
+        }
+        "pods" => {
+            root.insert("status".into(), json!({"phase": "Pending"}));
+        }
+        "secrets" if !root.contains_key("type") => {
+            root.insert("type".into(), json!("Opaque"));
+        }
+        _ => {}
+    }
+}

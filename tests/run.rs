@@ -1,0 +1,429 @@
+//! End-to-end tests of `lazyhost run`: the real binary, real plugin
+//! components and a simulated fleet over TLS.
+
+mod common;
+
+use std::path::Path;
+
+use common::{arg, json, lazyhost, plugin, stderr, stdout};
+use kube::config::{Context, Kubeconfig, NamedCluster};
+use lazyhost::sim::{Fleet, FleetOptions};
+use serde_json::Value;
+
+/// Starts an in-process fleet and writes its kubeconfig into `dir`.
+async fn fleet_with_kubeconfig(clusters: usize, dir: &Path) -> (Fleet, std::path::PathBuf) {
+    let fleet = Fleet::start(FleetOptions {
+        clusters,
+        ..FleetOptions::default()
+    })
+    .await
+    .expect("fleet starts");
+    let path = dir.join("kubeconfig");
+    fleet
+        .write_kubeconfig(&path)
+        .expect("kubeconfig is written");
+    (fleet, path)
+}
+
+/// Runs the binary off the async runtime, so the in-process fleet keeps serving.
+async fn lazyhost_async(args: Vec<String>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        lazyhost(&args)
+    })
+    .await
+    .expect("the command task completes")
+}
+
+fn result_of<'a>(document: &'a Value, cluster: &str) -> &'a Value {
+    document["results"]
+        .as_array()
+        .expect("results is a list")
+        .iter()
+        .find(|result| result["cluster"] == cluster)
+        .unwrap_or_else(|| panic!("no result for {cluster} in {document}"))
+}
+
+#[test]
+fn pod_audit_over_simulated_fleet() {
+    let component = plugin("pod_audit");
+    let output = lazyhost(&[
+        "run",
+        arg(&component),
+        "--sim",
+        "10",
+        "-o",
+        "json",
+        "--arg",
+        "restarts=3",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+
+    let document = json(&output);
+    assert_eq!(document["summary"]["total"], 10);
+    assert_eq!(document["summary"]["ok"], 10);
+    assert_eq!(document["summary"]["error"], 0);
+    let results = document["results"].as_array().unwrap();
+    let names: Vec<&str> = results
+        .iter()
+        .map(|r| r["cluster"].as_str().unwrap())
+        .collect();
+    let expected: Vec<String> = (1..=10).map(|i| format!("sim-{i}")).collect();
+    assert_eq!(names, expected);
+    for result in results {
+        assert_eq!(result["status"], "ok", "{result}");
+        assert_eq!(result["error"], Value::Null);
+        assert!(result["duration_ms"].is_u64());
+        assert!(
+            result["stdout"]
+                .as_str()
+                .unwrap()
+                .starts_with(result["cluster"].as_str().unwrap())
+        );
+        assert_eq!(result["output"]["server_version"], "v1.32.4");
+        assert_eq!(result["output"]["restart_threshold"], 3);
+    }
+}
+
+#[test]
+fn table_output_has_rows_and_summary() {
+    let component = plugin("pod_audit");
+    let output = lazyhost(&["run", arg(&component), "--sim", "3"]);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("CLUSTER"), "{text}");
+    assert!(lines[0].contains("STATUS"), "{text}");
+    assert!(lines[1].starts_with("sim-1 "), "{text}");
+    assert!(lines[1].contains(" ok "), "{text}");
+    assert!(lines[2].starts_with("  | sim-1 (v1.32.4): "), "{text}");
+    assert!(text.ends_with("\n"), "{text}");
+    let summary = lines.last().unwrap();
+    assert!(
+        summary.starts_with("3 clusters: 3 ok, 0 failed, 0 cancelled in "),
+        "{summary}"
+    );
+}
+
+#[test]
+fn missing_plugin_file() {
+    let output = lazyhost(&["run", "/nonexistent/audit.wasm", "--sim", "1"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        stderr(&output),
+        "error: failed to read plugin `/nonexistent/audit.wasm`: No such file or directory (os error 2)\n"
+    );
+}
+
+#[test]
+fn file_that_is_not_webassembly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.wasm");
+    std::fs::write(&path, "just some text\n").unwrap();
+    let output = lazyhost(&["run", arg(&path), "--sim", "1"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "error: `{}` is not a WebAssembly file: pass a component built for the wasm32-wasip2 target\n",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn core_module_instead_of_component() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("core.wasm");
+    std::fs::write(&path, b"\0asm\x01\0\0\0").unwrap();
+    let output = lazyhost(&["run", arg(&path), "--sim", "1"]);
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(
+        message.starts_with(&format!(
+            "error: `{}` is a core WebAssembly module, not a component",
+            path.display()
+        )),
+        "{message}"
+    );
+    assert!(message.contains("wasm-tools component new"), "{message}");
+    assert_eq!(message.lines().count(), 1, "{message}");
+}
+
+#[test]
+fn component_of_another_world() {
+    let component = plugin("other_world");
+    let output = lazyhost(&["run", arg(&component), "--sim", "1"]);
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(
+        message.starts_with(&format!(
+            "error: `{}` does not fit the lazyhost plugin world: ",
+            component.display()
+        )),
+        "{message}"
+    );
+    assert!(message.contains("run"), "{message}");
+    assert_eq!(message.lines().count(), 1, "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_context() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fleet, kubeconfig) = fleet_with_kubeconfig(2, dir.path()).await;
+    let component = plugin("pod_audit");
+    let args = [
+        "run",
+        arg(&component),
+        "--kubeconfig",
+        arg(&kubeconfig),
+        "--context",
+        "prod-9",
+    ];
+    let output = lazyhost_async(args.map(String::from).to_vec()).await;
+    fleet.shutdown().await;
+
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        stderr(&output),
+        "error: unknown context `prod-9`: known contexts are `sim-1`, `sim-2`\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_cluster_fails_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fleet, _) = fleet_with_kubeconfig(2, dir.path()).await;
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let kubeconfig = with_unreachable_cluster(fleet.kubeconfig(), closed_port);
+    let path = dir.path().join("with-unreachable");
+    std::fs::write(&path, serde_yaml::to_string(&kubeconfig).unwrap()).unwrap();
+
+    let component = plugin("pod_audit");
+    let args = [
+        "run",
+        arg(&component),
+        "--kubeconfig",
+        arg(&path),
+        "--all",
+        "-o",
+        "json",
+    ];
+    let output = lazyhost_async(args.map(String::from).to_vec()).await;
+    fleet.shutdown().await;
+
+    assert_eq!(output.status.code(), Some(1), "stderr: {}", stderr(&output));
+    let document = json(&output);
+    assert_eq!(document["summary"]["ok"], 2);
+    assert_eq!(document["summary"]["error"], 1);
+    assert_eq!(result_of(&document, "sim-1")["status"], "ok");
+    assert_eq!(result_of(&document, "sim-2")["status"], "ok");
+    let failed = result_of(&document, "unreachable");
+    assert_eq!(failed["status"], "error");
+    let error = failed["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("unavailable: cluster `unreachable` is unavailable: "),
+        "{error}"
+    );
+    assert!(
+        error.to_lowercase().contains("connection refused"),
+        "{error}"
+    );
+}
+
+/// Adds a context `unreachable` whose server is a closed port on loopback.
+fn with_unreachable_cluster(mut kubeconfig: Kubeconfig, port: u16) -> Kubeconfig {
+    let mut cluster = kubeconfig.clusters[0].clone();
+    let user = kubeconfig.contexts[0]
+        .context
+        .as_ref()
+        .unwrap()
+        .user
+        .clone();
+    cluster.name = "unreachable".to_string();
+    if let Some(inner) = cluster.cluster.as_mut() {
+        inner.server = Some(format!("https://127.0.0.1:{port}"));
+    }
+    kubeconfig.clusters.push(NamedCluster { ..cluster });
+    let mut context = kubeconfig.contexts[0].clone();
+    context.name = "unreachable".to_string();
+    context.context = Some(Context {
+        cluster: "unreachable".to_string(),
+        user,
+        ..Context::default()
+    });
+    kubeconfig.contexts.push(context);
+    kubeconfig
+}
+
+#[test]
+fn trapping_plugin_fails_its_rows() {
+    let component = plugin("misbehave");
+    let output = lazyhost(&[
+        "run",
+        arg(&component),
+        "--sim",
+        "2",
+        "-o",
+        "json",
+        "--arg",
+        "mode=panic",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let document = json(&output);
+    assert_eq!(document["summary"]["error"], 2);
+    for result in document["results"].as_array().unwrap() {
+        assert_eq!(result["status"], "error");
+        let error = result["error"].as_str().unwrap();
+        assert!(error.starts_with("plugin trapped: "), "{error}");
+        assert!(
+            result["stderr"]
+                .as_str()
+                .unwrap()
+                .contains("misbehave was asked to panic"),
+            "{result}"
+        );
+    }
+}
+
+#[test]
+fn endless_loop_times_out() {
+    let component = plugin("misbehave");
+    let args = [
+        "run",
+        arg(&component),
+        "--sim",
+        "1",
+        "-o",
+        "json",
+        "--arg",
+        "mode=loop",
+        "--timeout",
+        "500ms",
+    ];
+    let output = lazyhost(&args);
+    assert_eq!(output.status.code(), Some(1));
+    let document = json(&output);
+    assert_eq!(
+        result_of(&document, "sim-1")["error"],
+        "timed out after 500ms: raise --timeout if the plugin needs longer"
+    );
+}
+
+#[test]
+fn plugin_error_and_invalid_json() {
+    let component = plugin("misbehave");
+    for (mode, expected) in [
+        ("error", "misbehave failed on sim-1 as asked"),
+        (
+            "invalid-json",
+            "plugin returned invalid JSON: expected ident at line 1 column 2",
+        ),
+    ] {
+        let mode_arg = format!("mode={mode}");
+        let output = lazyhost(&[
+            "run",
+            arg(&component),
+            "--sim",
+            "1",
+            "-o",
+            "json",
+            "--arg",
+            &mode_arg,
+        ]);
+        assert_eq!(output.status.code(), Some(1), "{mode}");
+        assert_eq!(
+            result_of(&json(&output), "sim-1")["error"],
+            expected,
+            "{mode}"
+        );
+    }
+}
+
+#[test]
+fn sandbox_grants_no_files_or_environment() {
+    let component = plugin("misbehave");
+    for (mode, key, expected_start) in [
+        ("read-file", "read", "Err("),
+        (
+            "other-cluster",
+            "error",
+            "Err(Error::Denied(\"cluster `prod-1` is not one this plugin may use",
+        ),
+        (
+            "missing-object",
+            "error",
+            "Err(Error::NotFound(\"configmaps \\\"no-such-config-map\\\" not found\"))",
+        ),
+    ] {
+        let mode_arg = format!("mode={mode}");
+        let output = lazyhost(&[
+            "run",
+            arg(&component),
+            "--sim",
+            "1",
+            "-o",
+            "json",
+            "--arg",
+            &mode_arg,
+            "--arg",
+            "target=prod-1",
+        ]);
+        assert_eq!(output.status.code(), Some(0), "{mode}: {}", stderr(&output));
+        let document = json(&output);
+        let value = result_of(&document, "sim-1")["output"][key]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(value.starts_with(expected_start), "{mode}: {value}");
+    }
+
+    let output = lazyhost(&[
+        "run",
+        arg(&component),
+        "--sim",
+        "1",
+        "-o",
+        "json",
+        "--arg",
+        "mode=env",
+    ]);
+    let document = json(&output);
+    assert_eq!(
+        result_of(&document, "sim-1")["output"],
+        serde_json::json!({"vars": 0, "args": 0})
+    );
+}
+
+#[test]
+fn invalid_arguments_are_rejected() {
+    let component = plugin("pod_audit");
+    let output = lazyhost(&["run", arg(&component), "--sim", "1", "--arg", "restarts"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output)
+            .contains("invalid argument `restarts`: expected KEY=VALUE, such as restarts=5"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = lazyhost(&[
+        "run",
+        arg(&component),
+        "--sim",
+        "1",
+        "--arg",
+        "restarts=many",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        result_of(&json(&output), "sim-1")["error"],
+        "invalid argument restarts=\"many\": expected a whole number such as 3"
+    );
+}
