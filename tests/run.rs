@@ -427,3 +427,101 @@ fn invalid_arguments_are_rejected() {
         "invalid argument restarts=\"many\": expected a whole number such as 3"
     );
 }
+
+#[test]
+fn interrupt_keeps_finished_results() {
+    let component = plugin("misbehave");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_lazyhost"))
+        .args([
+            "run",
+            arg(&component),
+            "--sim",
+            "3",
+            "-o",
+            "json",
+            "--timeout",
+            "60s",
+        ])
+        .args(["--arg", "mode=loop", "--arg", "only=sim-2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("lazyhost starts");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let output = child.wait_with_output().expect("lazyhost exits");
+
+    assert_eq!(
+        output.status.code(),
+        Some(130),
+        "stderr: {}",
+        stderr(&output)
+    );
+    let document = json(&output);
+    assert_eq!(result_of(&document, "sim-1")["status"], "ok");
+    assert_eq!(result_of(&document, "sim-3")["status"], "ok");
+    let interrupted = result_of(&document, "sim-2");
+    assert_eq!(interrupted["status"], "cancelled");
+    assert_eq!(interrupted["error"], "cancelled: the run was interrupted");
+    assert_eq!(document["summary"]["cancelled"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clusters_lists_pool_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fleet, kubeconfig) = fleet_with_kubeconfig(2, dir.path()).await;
+    let listed = lazyhost_async(
+        ["clusters", "--kubeconfig", arg(&kubeconfig)]
+            .map(String::from)
+            .to_vec(),
+    )
+    .await;
+    let checked = lazyhost_async(
+        ["clusters", "--kubeconfig", arg(&kubeconfig), "--check"]
+            .map(String::from)
+            .to_vec(),
+    )
+    .await;
+    let server = |name: &str| {
+        let cluster = fleet
+            .kubeconfig()
+            .clusters
+            .into_iter()
+            .find(|c| c.name == name)
+            .unwrap();
+        cluster.cluster.unwrap().server.unwrap()
+    };
+    let (server_1, server_2) = (server("sim-1"), server("sim-2"));
+    fleet.shutdown().await;
+
+    assert_eq!(listed.status.code(), Some(0), "stderr: {}", stderr(&listed));
+    let width = server_1.len().max("SERVER".len());
+    let expected = format!(
+        "NAME   {:<width$}  VERSION  STATE\nsim-1  {server_1:<width$}           not started\nsim-2  {server_2:<width$}           not started\n",
+        "SERVER"
+    );
+    assert_eq!(stdout(&listed), expected);
+
+    assert_eq!(
+        checked.status.code(),
+        Some(0),
+        "stderr: {}",
+        stderr(&checked)
+    );
+    let text = stdout(&checked);
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    for (row, name) in rows.iter().zip(["sim-1", "sim-2"]) {
+        assert!(row.starts_with(name), "{text}");
+        assert!(row.contains(" v1.32.4 "), "{text}");
+        assert!(
+            row.ends_with("ready (client 1, 1 access)")
+                || row.ends_with("ready (client 2, 1 access)"),
+            "{text}"
+        );
+    }
+}

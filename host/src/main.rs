@@ -297,7 +297,8 @@ fn state_text(state: &ClusterState) -> String {
         ClusterState::Ready {
             serial, accesses, ..
         } => {
-            format!("ready (client {serial}, {accesses} accesses)")
+            let noun = if *accesses == 1 { "access" } else { "accesses" };
+            format!("ready (client {serial}, {accesses} {noun})")
         }
         ClusterState::Failed { error } => format!("failed: {error}"),
     }

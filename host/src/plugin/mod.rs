@@ -19,13 +19,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Engine, Store, StoreLimitsBuilder, Trap};
+use wasmtime::{Engine, Store, StoreLimitsBuilder};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 pub use host::{HostContext, HostState};
 
-/// How often the engine's epoch advances; the granularity of time limits.
+/// How often the engine's epoch advances, and so how often a running plugin
+/// yields to the async runtime.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// The first bytes of every WebAssembly binary.
@@ -282,8 +283,11 @@ impl Plugin {
 
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|state| &mut state.limits);
-        store.set_epoch_deadline(epoch_ticks(limits.timeout));
-        store.epoch_deadline_trap();
+        // Yielding at every epoch tick lets a plugin that spins without host
+        // calls be stopped by the timeout below or by a cancelled run, and
+        // keeps it from holding a runtime thread for longer than one tick.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
 
         let call = async {
             let instance = self
@@ -294,7 +298,7 @@ impl Plugin {
             instance
                 .call_run(&mut store, cluster, args)
                 .await
-                .map_err(|error| trap_error(&error, limits.timeout))?
+                .map_err(|error| InvocationError::Trapped(format!("{error:#}")))?
                 .map_err(InvocationError::Failed)
         };
         let result = tokio::time::timeout(limits.timeout, call)
@@ -308,16 +312,4 @@ impl Plugin {
             duration: started.elapsed(),
         }
     }
-}
-
-fn epoch_ticks(timeout: Duration) -> u64 {
-    let ticks = timeout.as_millis() / EPOCH_TICK.as_millis();
-    u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
-}
-
-fn trap_error(error: &wasmtime::Error, timeout: Duration) -> InvocationError {
-    if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-        return InvocationError::TimedOut(timeout);
-    }
-    InvocationError::Trapped(format!("{error:#}"))
 }

@@ -45,6 +45,8 @@ mod server;
 mod status;
 mod store;
 mod table;
+#[cfg(test)]
+mod tests;
 mod time;
 mod tls;
 mod validate;

@@ -129,16 +129,42 @@ impl Seeder<'_> {
         format!("sim-{}-control-plane", self.cluster_index)
     }
 
-    /// Returns the names of the nodes that run application pods.
-    pub(crate) fn app_nodes(&self) -> Vec<String> {
+    /// Returns the nodes that run application pods: the Ready workers, or the
+    /// control plane when there are none.
+    pub(crate) fn app_nodes(&self) -> Vec<NodeSlot> {
         let ready_workers = self.variant.workers - usize::from(self.variant.last_worker_not_ready);
         match ready_workers {
-            0 => vec![self.control_plane()],
+            0 => vec![self.control_plane_slot()],
             count => (1..=count)
-                .map(|index| format!("sim-{}-worker-{index}", self.cluster_index))
+                .map(|index| NodeSlot {
+                    name: format!("sim-{}-worker-{index}", self.cluster_index),
+                    position: index + 1,
+                })
                 .collect(),
         }
     }
+
+    /// Returns the control-plane node.
+    pub(crate) fn control_plane_slot(&self) -> NodeSlot {
+        NodeSlot {
+            name: self.control_plane(),
+            position: 1,
+        }
+    }
+
+    /// Returns the InternalIP of the node at `position`.
+    pub(crate) fn node_ip(&self, position: usize) -> String {
+        format!("10.0.{}.{}", self.cluster_index % 250, 10 + position)
+    }
+}
+
+/// A node that pods are placed on.
+pub(crate) struct NodeSlot {
+    /// Node name.
+    pub(crate) name: String,
+    /// 1-based position: the control plane is 1, worker `n` is `n + 1`. The node's
+    /// pod CIDR is `10.244.<position>.0/24`.
+    pub(crate) position: usize,
 }
 
 /// Fills `store` with the objects of the cluster with 1-based `cluster_index`.
@@ -226,7 +252,7 @@ fn node(
             "allocatable": {"cpu": cpu, "memory": allocatable_memory, "pods": "110", "ephemeral-storage": "94580335255"},
             "conditions": node_conditions(seeder, ready),
             "addresses": [
-                {"type": "InternalIP", "address": format!("10.0.{}.{}", seeder.cluster_index % 250, 10 + position)},
+                {"type": "InternalIP", "address": seeder.node_ip(position)},
                 {"type": "Hostname", "address": name},
             ],
             "nodeInfo": {

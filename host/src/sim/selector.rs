@@ -59,11 +59,6 @@ impl LabelSelector {
             .iter()
             .all(|requirement| requirement.matches(labels.get(&requirement.key)))
     }
-
-    /// Returns whether the selector has no requirements.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.requirements.is_empty()
-    }
 }
 
 impl Requirement {
@@ -281,7 +276,7 @@ mod tests {
     #[test]
     fn empty_selects_all() {
         let selector = LabelSelector::parse("").unwrap();
-        assert!(selector.is_empty());
+        assert_eq!(selector, LabelSelector::default());
         assert!(selector.matches(&labels(&[("a", "b")])));
     }
 

@@ -153,13 +153,14 @@ impl ApiError {
         )
     }
 
-    /// 415 for a patch or body content type the server does not decode.
-    pub(crate) fn unsupported_media_type(content_type: &str) -> Self {
+    /// 415 for a body whose content type the server does not decode; `accepted`
+    /// lists the media types that the request could have used.
+    pub(crate) fn unsupported_media_type(content_type: &str, accepted: &str) -> Self {
         Self::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "UnsupportedMediaType",
             format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json; got \"{content_type}\""
+                "the body of the request was in an unknown format - accepted media types include: {accepted}; got \"{content_type}\""
             ),
         )
     }

@@ -83,11 +83,6 @@ impl Store {
         }
     }
 
-    /// Returns the current resourceVersion of the cluster.
-    pub(crate) fn revision(&self) -> u64 {
-        self.state.read().revision
-    }
-
     /// Returns a new unique uid in the UUID text form.
     pub(crate) fn next_uid(&self) -> String {
         let mut state = self.state.write();

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value, json};
 
 use super::digest::{hex64, name_suffix};
-use super::seed::Seeder;
+use super::seed::{NodeSlot, Seeder};
 
 #[derive(Clone, Copy)]
 enum Resources {
@@ -179,7 +179,7 @@ fn seed_deployment(seeder: &Seeder<'_>, workload: &Workload, pod_ip: &mut usize)
     seeder.put(replicaset);
 
     let nodes = if workload.namespace == "kube-system" {
-        vec![seeder.control_plane()]
+        vec![seeder.control_plane_slot()]
     } else {
         seeder.app_nodes()
     };
@@ -426,15 +426,15 @@ fn failed_migration_pod(seeder: &Seeder<'_>) -> Value {
             "terminationGracePeriodSeconds": 30,
         },
     });
-    let node = seeder.app_nodes()[0].clone();
+    let nodes = seeder.app_nodes();
     let pod = PodBuilder {
         seeder,
         namespace: "shop",
         name: "db-migrate",
         template: &template,
         state: PodState::Failed,
-        node: &node,
-        pod_ip: 250,
+        node: &nodes[0],
+        pod_ip: 200,
     };
     pod.build(json!([]), None)
 }
@@ -445,7 +445,7 @@ struct PodBuilder<'a> {
     name: &'a str,
     template: &'a Value,
     state: PodState,
-    node: &'a str,
+    node: &'a NodeSlot,
     pod_ip: usize,
 }
 
@@ -470,7 +470,7 @@ impl PodBuilder<'_> {
         }
         let mut spec = self.template["spec"].clone();
         if self.state != PodState::Pending {
-            spec["nodeName"] = json!(self.node);
+            spec["nodeName"] = json!(self.node.name);
         }
         let status = self.status(&metadata);
         json!({"kind": "Pod", "metadata": metadata, "spec": spec, "status": status})
@@ -488,12 +488,8 @@ impl PodBuilder<'_> {
             return status;
         }
         let ready = self.state == PodState::Running;
-        let ip = format!(
-            "10.244.{}.{}",
-            self.seeder.cluster_index % 250,
-            self.pod_ip % 250
-        );
-        status["hostIP"] = json!(format!("10.0.{}.11", self.seeder.cluster_index % 250));
+        let ip = format!("10.244.{}.{}", self.node.position, self.pod_ip % 250);
+        status["hostIP"] = json!(self.seeder.node_ip(self.node.position));
         status["podIP"] = json!(ip);
         status["podIPs"] = json!([{"ip": ip}]);
         status["startTime"] = json!(started);

@@ -75,17 +75,14 @@ pub(crate) fn replace(
 pub(crate) fn patch(cluster: &Cluster, request: &ApiRequest, target: &Target) -> ApiResult<Reply> {
     let resource = target.resource;
     let key = target_key(target);
-    let content_type = request
-        .content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim();
-    let merge = match content_type {
+    let merge = match media_type(request) {
         "application/merge-patch+json" => true,
         "application/json-patch+json" => false,
         // TODO: strategic merge patch and server-side apply.
-        other => return Err(ApiError::unsupported_media_type(other)),
+        other => {
+            let accepted = "application/json-patch+json, application/merge-patch+json";
+            return Err(ApiError::unsupported_media_type(other, accepted));
+        }
     };
     let document: Value = serde_json::from_slice(&request.body).map_err(|error| {
         ApiError::bad_request(format!("failed to decode the patch as JSON: {error}"))
@@ -135,6 +132,12 @@ pub(crate) fn delete(cluster: &Cluster, request: &ApiRequest, target: &Target) -
     Ok(Reply::ok(body))
 }
 
+/// Returns the `Content-Type` without parameters such as `charset`.
+fn media_type(request: &ApiRequest) -> &str {
+    let content_type = request.content_type.split(';').next().unwrap_or_default();
+    content_type.trim()
+}
+
 fn commit(request: &ApiRequest) -> Commit {
     if request.query.get("dryRun") == Some("All") {
         Commit::DryRun
@@ -153,24 +156,25 @@ fn target_key(target: &Target) -> ObjectKey {
 /// Decodes a JSON or YAML body into an object and checks its kind and apiVersion
 /// when the body sets them.
 fn decode_body(request: &ApiRequest, resource: &ResourceType) -> ApiResult<Value> {
-    let content_type = request
-        .content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim();
-    let object: Value = if content_type == "application/yaml" {
-        serde_yaml::from_slice(&request.body).map_err(|error| {
+    let object: Value = match media_type(request) {
+        "application/yaml" => serde_yaml::from_slice(&request.body).map_err(|error| {
             ApiError::bad_request(format!(
                 "failed to decode the request body as YAML: {error}"
             ))
-        })?
-    } else {
-        serde_json::from_slice(&request.body).map_err(|error| {
-            ApiError::bad_request(format!(
-                "failed to decode the request body as JSON: {error}"
-            ))
-        })?
+        })?,
+        "" | "application/json" | "*/*" => {
+            serde_json::from_slice(&request.body).map_err(|error| {
+                ApiError::bad_request(format!(
+                    "failed to decode the request body as JSON: {error}"
+                ))
+            })?
+        }
+        // NOTE: kubectl's generator commands (`create configmap`, `run`) send protobuf,
+        // which the simulator does not decode.
+        other => {
+            let accepted = "application/json, application/yaml";
+            return Err(ApiError::unsupported_media_type(other, accepted));
+        }
     };
     if !object.is_object() {
         return Err(ApiError::bad_request(

@@ -6,7 +6,8 @@
 //! `invalid-json` returns text that is not JSON; `other-cluster` calls the
 //! cluster named by `--arg target=NAME` and returns the error it gets;
 //! `read-file` tries to open `/etc/hostname`; `env` returns the environment
-//! it sees; `missing-object` gets a config map that does not exist.
+//! it sees; `missing-object` gets a config map that does not exist. With
+//! `--arg only=NAME` every cluster but NAME behaves as `ok`.
 
 wit_bindgen::generate!({
     world: "plugin",
@@ -24,6 +25,9 @@ impl Guest for Misbehave {
                 .find(|(key, _)| key == name)
                 .map(|(_, value)| value.clone())
         };
+        if arg("only").is_some_and(|only| only != cluster) {
+            return Ok(r#"{"mode":"ok"}"#.to_string());
+        }
         match arg("mode").as_deref().unwrap_or("ok") {
             "ok" => Ok(r#"{"mode":"ok"}"#.to_string()),
             "panic" => panic!("misbehave was asked to panic on {cluster}"),
@@ -42,10 +46,15 @@ impl Guest for Misbehave {
             "env" => {
                 let vars: Vec<String> = std::env::vars().map(|(key, _)| key).collect();
                 let argv: Vec<String> = std::env::args().collect();
-                Ok(format!(r#"{{"vars":{},"args":{}}}"#, vars.len(), argv.len()))
+                Ok(format!(
+                    r#"{{"vars":{},"args":{}}}"#,
+                    vars.len(),
+                    argv.len()
+                ))
             }
             "missing-object" => {
-                let result = kube_client::get(&cluster, "cm", Some("default"), "no-such-config-map");
+                let result =
+                    kube_client::get(&cluster, "cm", Some("default"), "no-such-config-map");
                 Ok(format!(r#"{{"error":{:?}}}"#, format!("{result:?}")))
             }
             other => Err(format!("unknown mode {other:?}")),

@@ -60,9 +60,9 @@ fn restart_threshold(args: &[(String, String)]) -> Result<u64, String> {
     let Some((_, value)) = args.iter().find(|(key, _)| key == "restarts") else {
         return Ok(DEFAULT_RESTART_THRESHOLD);
     };
-    value
-        .parse()
-        .map_err(|_| format!("invalid argument restarts={value:?}: expected a whole number such as 3"))
+    value.parse().map_err(|_| {
+        format!("invalid argument restarts={value:?}: expected a whole number such as 3")
+    })
 }
 
 /// Lists pods in all namespaces, following `continue` tokens, and records
@@ -137,7 +137,11 @@ impl Report {
             }
         }
 
-        for status in pod["status"]["containerStatuses"].as_array().into_iter().flatten() {
+        for status in pod["status"]["containerStatuses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             let count = status["restartCount"].as_u64().unwrap_or(0);
             if count > threshold {
                 self.restarts.push(json!({
