@@ -16,6 +16,9 @@ use lazyhost::pool::ClusterState;
 use lazyhost::run::{RunOptions, run_plugin};
 use lazyhost::sim::{Fleet, FleetOptions};
 
+/// Largest simulated fleet: each cluster listens on its own port.
+const MAX_SIM_CLUSTERS: i64 = 1000;
+
 /// Exit code when some cluster failed or was cancelled.
 const EXIT_CLUSTER_FAILED: u8 = 1;
 /// Exit code for invalid input: arguments, configuration or plugin.
@@ -77,14 +80,14 @@ struct RunArgs {
     output: Format,
     /// Start an embedded simulated fleet of N healthy clusters and run on all of them.
     #[arg(long, value_name = "N", conflicts_with_all = ["kubeconfig", "contexts", "all"],
-          value_parser = clap::value_parser!(u16).range(1..))]
+          value_parser = clap::value_parser!(u16).range(1..=MAX_SIM_CLUSTERS))]
     sim: Option<u16>,
 }
 
 #[derive(Args)]
 struct SimArgs {
     /// Number of clusters, named sim-1 to sim-N.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=MAX_SIM_CLUSTERS))]
     clusters: u16,
     /// Where to write the kubeconfig with one context per cluster.
     #[arg(long, value_name = "PATH")]

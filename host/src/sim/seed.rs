@@ -445,3 +445,81 @@ fn seed_services(seeder: &Seeder<'_>) {
         seeder.put(json!({"kind": "Service", "metadata": metadata, "spec": spec, "status": {"loadBalancer": {}}}));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::object;
+    use crate::sim::resources::find;
+
+    fn seeded(cluster_index: usize) -> Store {
+        let store = Store::new(cluster_index);
+        seed(&store, cluster_index, time::now());
+        store
+    }
+
+    fn names(store: &Store, plural: &str, namespace: Option<&str>) -> Vec<String> {
+        let resource = find(
+            if plural == "deployments" { "apps" } else { "" },
+            "v1",
+            plural,
+        )
+        .unwrap();
+        let snapshot = store.list(resource, namespace);
+        snapshot
+            .items
+            .into_iter()
+            .map(|(key, _)| key.name)
+            .collect()
+    }
+
+    #[test]
+    fn variant_c_layout() {
+        let store = seeded(3);
+        assert_eq!(
+            names(&store, "namespaces", None),
+            ["analytics", "default", "kube-system", "monitoring", "shop"]
+        );
+        assert_eq!(names(&store, "nodes", None), ["sim-3-control-plane"]);
+        assert_eq!(
+            names(&store, "deployments", Some("monitoring")),
+            ["prometheus"]
+        );
+        assert_eq!(names(&store, "pods", None).len(), 11);
+
+        let pods = find("", "v1", "pods").unwrap();
+        let ingest = store.list(pods, Some("analytics"));
+        let reasons: Vec<&str> = ingest
+            .items
+            .iter()
+            .map(|(_, pod)| {
+                object::str_at(
+                    pod,
+                    "/status/containerStatuses/0/lastState/terminated/reason",
+                )
+            })
+            .collect();
+        assert!(reasons.contains(&"OOMKilled"), "{reasons:?}");
+    }
+
+    #[test]
+    fn variant_b_not_ready_worker() {
+        let store = seeded(5);
+        let nodes = find("", "v1", "nodes").unwrap();
+        let snapshot = store.list(nodes, None);
+        let ready: Vec<&str> = snapshot
+            .items
+            .iter()
+            .map(|(_, node)| object::str_at(node, "/status/conditions/3/status"))
+            .collect();
+        assert_eq!(ready, ["True", "True", "Unknown"]);
+    }
+
+    #[test]
+    fn seed_is_deterministic() {
+        assert_eq!(
+            names(&seeded(4), "pods", None),
+            names(&seeded(1), "pods", None)
+        );
+    }
+}
