@@ -14,6 +14,7 @@ use http_body_util::BodyExt;
 use k8s_openapi::apimachinery::pkg::version::Info;
 use kube::api::{DeleteParams, GetParams, ListParams, Patch, PatchParams, PostParams};
 use kube::core::Request;
+use tracing::Instrument;
 
 use crate::discovery::{ResourceTable, ResourceType};
 use crate::inventory::{ClusterConfig, Inventory};
@@ -59,7 +60,7 @@ pub enum ErrorKind {
 pub struct RequestError {
     /// The class of failure.
     pub kind: ErrorKind,
-    /// What failed, as the server or lazyhost put it.
+    /// The message of the server or of lazyhost.
     pub message: String,
 }
 
@@ -194,9 +195,8 @@ impl ClientFactory for KubeFactory {
         serial: u64,
     ) -> Result<ClusterClient, ConnectError> {
         let span = tracing::debug_span!("client_start", cluster = %cluster.name, serial);
-        let _entered = span.enter();
-        drop(_entered);
         tokio::time::timeout(self.start_timeout, self.start(&cluster, serial))
+            .instrument(span)
             .await
             .unwrap_or(Err(ConnectError::Timeout(self.start_timeout)))
     }
@@ -262,7 +262,7 @@ struct Inner {
     monitor: Arc<Monitor>,
 }
 
-/// Where an object lives: its resource type, namespace and name.
+/// An object's address: resource type, namespace and name.
 pub struct ObjectRef<'a> {
     /// Resource as the user typed it, such as `deploy`.
     pub resource: &'a str,

@@ -3,7 +3,7 @@
 //! The inventory reads kubeconfig files once, merges them the way kubectl
 //! does (the first file to define a name wins), and turns each context into
 //! one cluster. Building a client from a cluster's configuration is the
-//! pool's job; the inventory only knows names, servers and labels.
+//! pool's job, so the inventory stores only names, servers and labels.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -26,7 +26,7 @@ pub enum InventoryError {
     Read {
         /// The file that failed.
         path: PathBuf,
-        /// What went wrong.
+        /// The underlying error.
         #[source]
         source: KubeconfigError,
     },
@@ -35,7 +35,7 @@ pub enum InventoryError {
     Merge {
         /// The file merged last.
         path: PathBuf,
-        /// What went wrong.
+        /// The underlying error.
         #[source]
         source: KubeconfigError,
     },
@@ -66,13 +66,13 @@ pub enum InventoryError {
     ClientConfig {
         /// The cluster.
         cluster: String,
-        /// What went wrong.
+        /// The underlying error.
         #[source]
         source: KubeconfigError,
     },
 }
 
-/// One cluster: a kubeconfig context and what lazyhost knows of it.
+/// One cluster: a kubeconfig context with its server and labels.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClusterConfig {
     /// The cluster's name in lazyhost, which is its context name.

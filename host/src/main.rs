@@ -89,7 +89,7 @@ struct SimArgs {
     /// Number of clusters, named sim-1 to sim-N.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=MAX_SIM_CLUSTERS))]
     clusters: u16,
-    /// Where to write the kubeconfig with one context per cluster.
+    /// Output path of the kubeconfig with one context per cluster.
     #[arg(long, value_name = "PATH")]
     kubeconfig_out: PathBuf,
 }

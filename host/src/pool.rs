@@ -50,7 +50,7 @@ pub enum ConnectError {
     /// The client could not be built from the configuration.
     #[error("failed to build client: {0}")]
     Build(#[source] kube::Error),
-    /// The cluster did not answer discovery.
+    /// The cluster's discovery requests failed.
     #[error("discovery failed: {0}")]
     Discovery(#[source] kube::Error),
     /// Starting took longer than allowed.
@@ -72,7 +72,7 @@ pub enum PoolError {
     Connect {
         /// The cluster.
         cluster: String,
-        /// Why the start failed, shared by every caller that waited on it.
+        /// The start's error, shared by every caller that waited on it.
         #[source]
         source: Arc<ConnectError>,
     },
@@ -96,7 +96,7 @@ pub enum ClusterState {
     },
     /// The last start failed.
     Failed {
-        /// Why it failed.
+        /// The start's error.
         error: String,
     },
 }

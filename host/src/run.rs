@@ -51,11 +51,11 @@ pub struct ClusterResult {
     pub duration_ms: u64,
     /// The plugin's JSON result, on success.
     pub output: Option<serde_json::Value>,
-    /// Why the invocation failed, otherwise.
+    /// The failure message, otherwise.
     pub error: Option<String>,
-    /// What the plugin wrote to stdout.
+    /// The plugin's captured stdout.
     pub stdout: String,
-    /// What the plugin wrote to stderr.
+    /// The plugin's captured stderr.
     pub stderr: String,
 }
 

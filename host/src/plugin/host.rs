@@ -19,8 +19,8 @@ use crate::cluster::{ClusterClient, ErrorKind, KubePool, ListOptions, ObjectRef,
 use crate::inventory::ClusterConfig;
 use crate::monitor::{ConfigStats, Monitor};
 
-/// What every invocation of one plugin shares: the pool, the monitor and
-/// the clusters the plugin may use.
+/// The state shared by every invocation of one plugin: the pool, the
+/// monitor and the clusters the plugin may use.
 pub struct HostContext {
     pool: Arc<KubePool>,
     monitor: Arc<Monitor>,

@@ -1,6 +1,6 @@
 //! The WebAssembly plugin host.
 //!
-//! One [`PluginRuntime`] per process holds the wasmtime engine and a linker
+//! One [`PluginRuntime`] per process owns the wasmtime engine and a linker
 //! with the WASI 0.2 interfaces and lazyhost's own. A [`Plugin`] is a
 //! component compiled once and checked against the `plugin` world; each
 //! [`Plugin::invoke`] instantiates it in a fresh store, so invocations share
@@ -45,7 +45,7 @@ pub enum LoadError {
     Read {
         /// The plugin file.
         path: PathBuf,
-        /// What went wrong.
+        /// The underlying error.
         #[source]
         source: std::io::Error,
     },
@@ -82,12 +82,12 @@ pub enum LoadError {
     WrongWorld {
         /// The plugin file.
         path: PathBuf,
-        /// What does not match.
+        /// The mismatch, as wasmtime reports it.
         reason: String,
     },
 }
 
-/// Why an invocation did not produce a result.
+/// The failure of an invocation that produced no result.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum InvocationError {
     /// The plugin's `run` returned an error.
@@ -125,7 +125,7 @@ impl Default for Limits {
     }
 }
 
-/// What one invocation produced.
+/// The result and captured output of one invocation.
 #[derive(Clone, Debug)]
 pub struct Invocation {
     /// The JSON text returned by `run`, or why there is none.

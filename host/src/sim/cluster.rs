@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -68,6 +69,8 @@ pub(crate) struct Cluster {
     pub(crate) store: Store,
     /// Traffic counters.
     pub(crate) counters: Counters,
+    /// Delay added before answering each request.
+    pub(crate) request_latency: Duration,
 }
 
 impl Cluster {
@@ -119,6 +122,7 @@ mod tests {
             token: "abc".into(),
             store: Store::new(1),
             counters: Counters::default(),
+            request_latency: Duration::ZERO,
         };
         assert!(cluster.is_authorized(Some("Bearer abc")));
         assert!(!cluster.is_authorized(Some("Bearer abd")));

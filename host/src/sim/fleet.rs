@@ -3,6 +3,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use kube::config::Kubeconfig;
 use tokio::net::TcpListener;
@@ -20,11 +21,17 @@ pub struct FleetOptions {
     /// Number of clusters, named `sim-1` to `sim-<clusters>`; at least 1. Defaults to 3,
     /// one of each seed variant.
     pub clusters: usize,
+    /// Delay added before answering each API request, to imitate the network
+    /// latency of remote clusters in benchmarks. Defaults to zero.
+    pub request_latency: Duration,
 }
 
 impl Default for FleetOptions {
     fn default() -> Self {
-        Self { clusters: 3 }
+        Self {
+            clusters: 3,
+            request_latency: Duration::ZERO,
+        }
     }
 }
 
@@ -66,6 +73,7 @@ impl Fleet {
                 token: tls::random_token()?,
                 store,
                 counters: Counters::default(),
+                request_latency: options.request_latency,
             });
             let task = server::serve_cluster(
                 cluster.clone(),

@@ -25,6 +25,7 @@
 mod api;
 mod base64;
 mod cluster;
+mod config_objects;
 mod control;
 mod digest;
 mod discovery;
@@ -36,6 +37,7 @@ mod object;
 mod openapi;
 mod paging;
 mod patch;
+mod printers;
 mod query;
 mod read;
 mod resources;

@@ -29,7 +29,7 @@
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 
-use super::base64;
+use super::config_objects;
 use super::digest::fnv1a;
 use super::resources::{self, ResourceType};
 use super::store::Store;
@@ -178,9 +178,9 @@ pub(crate) fn seed(store: &Store, cluster_index: usize, start: Timestamp) {
     seed_namespaces(&seeder);
     seed_nodes(&seeder);
     workloads::seed_workloads(&seeder);
-    seed_config_maps(&seeder);
-    seed_secrets(&seeder);
-    seed_services(&seeder);
+    config_objects::seed_config_maps(&seeder);
+    config_objects::seed_secrets(&seeder);
+    config_objects::seed_services(&seeder);
 }
 
 fn seed_namespaces(seeder: &Seeder<'_>) {
@@ -298,152 +298,6 @@ fn node_conditions(seeder: &Seeder<'_>, ready: bool) -> Value {
         ),
         ready_condition,
     ])
-}
-
-fn seed_config_maps(seeder: &Seeder<'_>) {
-    let config_maps = [
-        (
-            "kube-system",
-            "coredns",
-            720,
-            json!({"Corefile": ".:53 {\n    errors\n    health\n    kubernetes cluster.local in-addr.arpa ip6.arpa\n    forward . /etc/resolv.conf\n    cache 30\n}\n"}),
-        ),
-        (
-            "shop",
-            "web-config",
-            360,
-            json!({"nginx.conf": "worker_processes auto;\n", "upstreams": "cart:8080\n"}),
-        ),
-        (
-            "payments",
-            "api-config",
-            360,
-            json!({"LOG_LEVEL": "info", "PAYMENT_PROVIDER_URL": "https://payments.example.com/v2", "RETRY_LIMIT": "3"}),
-        ),
-        (
-            "analytics",
-            "ingest-config",
-            360,
-            json!({"BATCH_SIZE": "500"}),
-        ),
-        (
-            "monitoring",
-            "prometheus-config",
-            360,
-            json!({"prometheus.yml": "global:\n  scrape_interval: 30s\n"}),
-        ),
-    ];
-    for (namespace, name, age, data) in config_maps {
-        if seeder.has_namespace(namespace) {
-            let metadata = seeder.metadata(namespace, name, age);
-            seeder.put(json!({"kind": "ConfigMap", "metadata": metadata, "data": data}));
-        }
-    }
-}
-
-fn seed_secrets(seeder: &Seeder<'_>) {
-    let secrets: [(&str, &str, &str, &[(&str, &str)]); 3] = [
-        (
-            "shop",
-            "web-tls",
-            "kubernetes.io/tls",
-            &[
-                (
-                    "tls.crt",
-                    "-----BEGIN CERTIFICATE-----\nplaceholder\n-----END CERTIFICATE-----\n",
-                ),
-                (
-                    "tls.key",
-                    "-----BEGIN PRIVATE KEY-----\nplaceholder\n-----END PRIVATE KEY-----\n",
-                ),
-            ],
-        ),
-        (
-            "payments",
-            "api-credentials",
-            "Opaque",
-            &[
-                ("username", "payments"),
-                ("password", "not-a-real-password"),
-            ],
-        ),
-        (
-            "analytics",
-            "warehouse-token",
-            "Opaque",
-            &[("token", "not-a-real-token")],
-        ),
-    ];
-    for (namespace, name, kind, entries) in secrets {
-        if !seeder.has_namespace(namespace) {
-            continue;
-        }
-        let data: serde_json::Map<String, Value> = entries
-            .iter()
-            .map(|(key, value)| (key.to_string(), json!(base64::encode(value.as_bytes()))))
-            .collect();
-        let metadata = seeder.metadata(namespace, name, 360);
-        seeder.put(json!({"kind": "Secret", "metadata": metadata, "type": kind, "data": data}));
-    }
-}
-
-fn seed_services(seeder: &Seeder<'_>) {
-    let services: [(&str, &str, &str, Value, Option<&str>, i64); 5] = [
-        (
-            "default",
-            "kubernetes",
-            "10.96.0.1",
-            json!([{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]),
-            None,
-            720,
-        ),
-        (
-            "kube-system",
-            "kube-dns",
-            "10.96.0.10",
-            json!([{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53}, {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53}, {"name": "metrics", "port": 9153, "protocol": "TCP", "targetPort": 9153}]),
-            Some("kube-dns"),
-            720,
-        ),
-        (
-            "shop",
-            "web",
-            "10.96.12.40",
-            json!([{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 80}]),
-            Some("web"),
-            480,
-        ),
-        (
-            "payments",
-            "api",
-            "10.96.34.7",
-            json!([{"name": "http", "port": 8080, "protocol": "TCP", "targetPort": 8080}]),
-            Some("api"),
-            480,
-        ),
-        (
-            "monitoring",
-            "prometheus",
-            "10.96.56.90",
-            json!([{"name": "web", "port": 9090, "protocol": "TCP", "targetPort": 9090}]),
-            Some("prometheus"),
-            480,
-        ),
-    ];
-    for (namespace, name, cluster_ip, ports, app, age) in services {
-        if !seeder.has_namespace(namespace) {
-            continue;
-        }
-        let mut spec = json!({"type": "ClusterIP", "clusterIP": cluster_ip, "clusterIPs": [cluster_ip], "ports": ports, "sessionAffinity": "None"});
-        if let Some(app) = app {
-            spec["selector"] = match app {
-                "kube-dns" => json!({"k8s-app": app}),
-                _ => json!({"app": app}),
-            };
-        }
-        let metadata = seeder.metadata(namespace, name, age);
-        seeder.put(json!({"kind": "Service", "metadata": metadata, "spec": spec, "status": {"loadBalancer": {}}}));
-    }
 }
 
 #[cfg(test)]

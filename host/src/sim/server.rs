@@ -121,6 +121,9 @@ async fn serve_request(
     cluster
         .counters
         .record_request(header(headers, CLIENT_HEADER));
+    if !cluster.request_latency.is_zero() {
+        tokio::time::sleep(cluster.request_latency).await;
+    }
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let reply = if cluster.is_authorized(header(headers, AUTHORIZATION.as_str())) {

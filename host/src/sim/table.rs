@@ -7,7 +7,8 @@
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 
-use super::object::{array_at, count_entries, int_at, labels, meta_str, str_at};
+use super::object::{count_entries, meta_str, str_at};
+use super::printers;
 use super::resources::ResourceType;
 use super::time;
 
@@ -33,7 +34,8 @@ impl IncludeObject {
     }
 }
 
-struct Column {
+/// One column definition of a Table.
+pub(crate) struct Column {
     name: &'static str,
     kind: &'static str,
     format: &'static str,
@@ -41,7 +43,8 @@ struct Column {
     description: &'static str,
 }
 
-const fn column(
+/// Builds a column definition without a format.
+pub(crate) const fn column(
     name: &'static str,
     kind: &'static str,
     priority: u8,
@@ -56,21 +59,24 @@ const fn column(
     }
 }
 
-const NAME: Column = Column {
+/// The NAME column every Table starts with.
+pub(crate) const NAME: Column = Column {
     name: "Name",
     kind: "string",
     format: "name",
     priority: 0,
     description: "Name must be unique within a namespace.",
 };
-const AGE: Column = column(
+/// The AGE column.
+pub(crate) const AGE: Column = column(
     "Age",
     "string",
     0,
     "CreationTimestamp is a timestamp representing the server time when this object was created.",
 );
 
-type Printer = fn(&Value, Timestamp) -> Vec<Value>;
+/// Builds the cells of one row at time `now`.
+pub(crate) type Printer = fn(&Value, Timestamp) -> Vec<Value>;
 
 /// Builds a Table of `objects`, with `list_metadata` as its metadata.
 pub(crate) fn table(
@@ -136,9 +142,9 @@ fn row(
 
 fn layout(plural: &str) -> (Vec<Column>, Printer) {
     match plural {
-        "pods" => (pod_columns(), print_pod),
-        "deployments" => (deployment_columns(), print_deployment),
-        "replicasets" => (replicaset_columns(), print_replicaset),
+        "pods" => (printers::pod_columns(), printers::print_pod),
+        "deployments" => (printers::deployment_columns(), printers::print_deployment),
+        "replicasets" => (printers::replicaset_columns(), printers::print_replicaset),
         "namespaces" => (
             vec![
                 NAME,
@@ -147,7 +153,7 @@ fn layout(plural: &str) -> (Vec<Column>, Printer) {
             ],
             print_namespace,
         ),
-        "nodes" => (node_columns(), print_node),
+        "nodes" => (printers::node_columns(), printers::print_node),
         "configmaps" => (
             vec![
                 NAME,
@@ -170,16 +176,18 @@ fn layout(plural: &str) -> (Vec<Column>, Printer) {
             ],
             print_secret,
         ),
-        "services" => (service_columns(), print_service),
+        "services" => (printers::service_columns(), printers::print_service),
         _ => (vec![NAME, AGE], print_name_age),
     }
 }
 
-fn age(object: &Value, now: Timestamp) -> Value {
+/// Formats the age of an object from its creationTimestamp.
+pub(crate) fn age(object: &Value, now: Timestamp) -> Value {
     json!(time::age(meta_str(object, "creationTimestamp"), now))
 }
 
-fn or_none(text: &str) -> Value {
+/// Returns `text`, or `<none>` when it is empty, as kubectl columns show missing values.
+pub(crate) fn or_none(text: &str) -> Value {
     json!(if text.is_empty() { "<none>" } else { text })
 }
 
@@ -211,433 +219,5 @@ fn print_secret(object: &Value, now: Timestamp) -> Vec<Value> {
         json!(str_at(object, "/type")),
         json!(entries),
         age(object, now),
-    ]
-}
-
-fn pod_columns() -> Vec<Column> {
-    vec![
-        NAME,
-        column(
-            "Ready",
-            "string",
-            0,
-            "The aggregate readiness state of this pod for accepting traffic.",
-        ),
-        column(
-            "Status",
-            "string",
-            0,
-            "The aggregate status of the containers in this pod.",
-        ),
-        column(
-            "Restarts",
-            "string",
-            0,
-            "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.",
-        ),
-        AGE,
-        column(
-            "IP",
-            "string",
-            1,
-            "podIP is the IP address allocated to the pod.",
-        ),
-        column("Node", "string", 1, "Name of the Node this pod runs on."),
-        column(
-            "Nominated Node",
-            "string",
-            1,
-            "nominatedNodeName is set when this pod preempts other pods on the node.",
-        ),
-        column(
-            "Readiness Gates",
-            "string",
-            1,
-            "If specified, all readiness gates will be evaluated for pod readiness.",
-        ),
-    ]
-}
-
-/// Prints a pod row. STATUS starts from the phase (or `status.reason`) and is
-/// replaced by the reason of a waiting or terminated container, scanning the
-/// containers from last to first, so the first container's state wins.
-fn print_pod(pod: &Value, now: Timestamp) -> Vec<Value> {
-    let mut reason = match str_at(pod, "/status/reason") {
-        "" => str_at(pod, "/status/phase").to_string(),
-        reason => reason.to_string(),
-    };
-    let mut restarts = 0;
-    let mut ready = 0;
-    let mut last_restart: Option<Timestamp> = None;
-    for container in array_at(pod, "/status/containerStatuses").iter().rev() {
-        restarts += int_at(container, "/restartCount");
-        let finished = str_at(container, "/lastState/terminated/finishedAt")
-            .parse::<Timestamp>()
-            .ok();
-        last_restart = last_restart.max(finished);
-        if let Some(state_reason) = container_reason(container) {
-            reason = state_reason;
-        } else if container.get("ready") == Some(&json!(true))
-            && container.pointer("/state/running").is_some()
-        {
-            ready += 1;
-        }
-    }
-    if !meta_str(pod, "deletionTimestamp").is_empty() {
-        reason = "Terminating".to_string();
-    }
-    let restarts_cell = match last_restart {
-        Some(time) if restarts > 0 => {
-            format!(
-                "{restarts} ({} ago)",
-                time::human_duration(now.as_second() - time.as_second())
-            )
-        }
-        _ => restarts.to_string(),
-    };
-    let total = array_at(pod, "/spec/containers").len();
-    vec![
-        json!(meta_str(pod, "name")),
-        json!(format!("{ready}/{total}")),
-        json!(reason),
-        json!(restarts_cell),
-        age(pod, now),
-        or_none(str_at(pod, "/status/podIP")),
-        or_none(str_at(pod, "/spec/nodeName")),
-        or_none(str_at(pod, "/status/nominatedNodeName")),
-        or_none(""),
-    ]
-}
-
-fn container_reason(container: &Value) -> Option<String> {
-    let waiting = str_at(container, "/state/waiting/reason");
-    if !waiting.is_empty() {
-        return Some(waiting.to_string());
-    }
-    let terminated = container.pointer("/state/terminated")?;
-    let reason = str_at(terminated, "/reason");
-    if !reason.is_empty() {
-        return Some(reason.to_string());
-    }
-    match int_at(terminated, "/signal") {
-        0 => Some(format!("ExitCode:{}", int_at(terminated, "/exitCode"))),
-        signal => Some(format!("Signal:{signal}")),
-    }
-}
-
-fn deployment_columns() -> Vec<Column> {
-    vec![
-        NAME,
-        column("Ready", "string", 0, "Number of the pod with ready state"),
-        column(
-            "Up-to-date",
-            "string",
-            0,
-            "Total number of non-terminated pods targeted by this deployment that have the desired template spec.",
-        ),
-        column(
-            "Available",
-            "string",
-            0,
-            "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.",
-        ),
-        AGE,
-        column(
-            "Containers",
-            "string",
-            1,
-            "Names of each container in the template.",
-        ),
-        column(
-            "Images",
-            "string",
-            1,
-            "Images referenced by each container in the template.",
-        ),
-        column(
-            "Selector",
-            "string",
-            1,
-            "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment.",
-        ),
-    ]
-}
-
-fn print_deployment(deployment: &Value, now: Timestamp) -> Vec<Value> {
-    let desired = deployment
-        .pointer("/spec/replicas")
-        .and_then(Value::as_i64)
-        .unwrap_or(1);
-    let (containers, images) = template_containers(deployment);
-    vec![
-        json!(meta_str(deployment, "name")),
-        json!(format!(
-            "{}/{desired}",
-            int_at(deployment, "/status/readyReplicas")
-        )),
-        json!(int_at(deployment, "/status/updatedReplicas")),
-        json!(int_at(deployment, "/status/availableReplicas")),
-        age(deployment, now),
-        json!(containers),
-        json!(images),
-        json!(match_labels(deployment)),
-    ]
-}
-
-fn replicaset_columns() -> Vec<Column> {
-    vec![
-        NAME,
-        column(
-            "Desired",
-            "integer",
-            0,
-            "Replicas is the number of desired pods.",
-        ),
-        column(
-            "Current",
-            "integer",
-            0,
-            "Replicas is the most recently observed number of replicas.",
-        ),
-        column(
-            "Ready",
-            "integer",
-            0,
-            "The number of ready replicas for this replica set.",
-        ),
-        AGE,
-        column(
-            "Containers",
-            "string",
-            1,
-            "Names of each container in the template.",
-        ),
-        column(
-            "Images",
-            "string",
-            1,
-            "Images referenced by each container in the template.",
-        ),
-        column(
-            "Selector",
-            "string",
-            1,
-            "Selector is a label query over pods that should match the replica count.",
-        ),
-    ]
-}
-
-fn print_replicaset(replicaset: &Value, now: Timestamp) -> Vec<Value> {
-    let (containers, images) = template_containers(replicaset);
-    vec![
-        json!(meta_str(replicaset, "name")),
-        json!(int_at(replicaset, "/spec/replicas")),
-        json!(int_at(replicaset, "/status/replicas")),
-        json!(int_at(replicaset, "/status/readyReplicas")),
-        age(replicaset, now),
-        json!(containers),
-        json!(images),
-        json!(match_labels(replicaset)),
-    ]
-}
-
-fn template_containers(object: &Value) -> (String, String) {
-    let containers = array_at(object, "/spec/template/spec/containers");
-    let names: Vec<&str> = containers
-        .iter()
-        .map(|container| str_at(container, "/name"))
-        .collect();
-    let images: Vec<&str> = containers
-        .iter()
-        .map(|container| str_at(container, "/image"))
-        .collect();
-    (names.join(","), images.join(","))
-}
-
-fn match_labels(object: &Value) -> String {
-    let selector = super::object::string_map(object.pointer("/spec/selector/matchLabels"));
-    let terms: Vec<String> = selector
-        .iter()
-        .map(|(key, value)| format!("{key}={value}"))
-        .collect();
-    terms.join(",")
-}
-
-fn node_columns() -> Vec<Column> {
-    vec![
-        NAME,
-        column("Status", "string", 0, "The status of the node"),
-        column("Roles", "string", 0, "The roles of the node"),
-        AGE,
-        column(
-            "Version",
-            "string",
-            0,
-            "Kubelet Version reported by the node.",
-        ),
-        column(
-            "Internal-IP",
-            "string",
-            1,
-            "List of addresses reachable to the node.",
-        ),
-        column(
-            "External-IP",
-            "string",
-            1,
-            "List of addresses reachable to the node.",
-        ),
-        column(
-            "OS-Image",
-            "string",
-            1,
-            "OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy)).",
-        ),
-        column(
-            "Kernel-Version",
-            "string",
-            1,
-            "Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64).",
-        ),
-        column(
-            "Container-Runtime",
-            "string",
-            1,
-            "Container runtime version reported by the node through runtime remote API (e.g. containerd://1.4.2).",
-        ),
-    ]
-}
-
-fn print_node(node: &Value, now: Timestamp) -> Vec<Value> {
-    let ready = array_at(node, "/status/conditions")
-        .iter()
-        .find(|condition| str_at(condition, "/type") == "Ready")
-        .map(|condition| str_at(condition, "/status"));
-    let mut status = match ready {
-        Some("True") => "Ready".to_string(),
-        Some(_) => "NotReady".to_string(),
-        None => "Unknown".to_string(),
-    };
-    if node.pointer("/spec/unschedulable") == Some(&json!(true)) {
-        status.push_str(",SchedulingDisabled");
-    }
-    vec![
-        json!(meta_str(node, "name")),
-        json!(status),
-        json!(node_roles(node)),
-        age(node, now),
-        json!(str_at(node, "/status/nodeInfo/kubeletVersion")),
-        or_none(&node_address(node, "InternalIP")),
-        or_none(&node_address(node, "ExternalIP")),
-        json!(str_at(node, "/status/nodeInfo/osImage")),
-        json!(str_at(node, "/status/nodeInfo/kernelVersion")),
-        json!(str_at(node, "/status/nodeInfo/containerRuntimeVersion")),
-    ]
-}
-
-/// Lists roles from `node-role.kubernetes.io/<role>` labels and the older
-/// `kubernetes.io/role` label, sorted and comma-joined, or `<none>`.
-fn node_roles(node: &Value) -> String {
-    let mut roles: Vec<String> = labels(node)
-        .into_iter()
-        .filter_map(
-            |(key, value)| match key.strip_prefix("node-role.kubernetes.io/") {
-                Some(role) if !role.is_empty() => Some(role.to_string()),
-                _ if key == "kubernetes.io/role" && !value.is_empty() => Some(value),
-                _ => None,
-            },
-        )
-        .collect();
-    roles.sort();
-    roles.dedup();
-    if roles.is_empty() {
-        "<none>".to_string()
-    } else {
-        roles.join(",")
-    }
-}
-
-fn node_address(node: &Value, kind: &str) -> String {
-    array_at(node, "/status/addresses")
-        .iter()
-        .filter(|address| str_at(address, "/type") == kind)
-        .map(|address| str_at(address, "/address"))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-fn service_columns() -> Vec<Column> {
-    vec![
-        NAME,
-        column(
-            "Type",
-            "string",
-            0,
-            "type determines how the Service is exposed.",
-        ),
-        column(
-            "Cluster-IP",
-            "string",
-            0,
-            "clusterIP is the IP address of the service.",
-        ),
-        column(
-            "External-IP",
-            "string",
-            0,
-            "externalIPs is a list of IP addresses for which nodes in the cluster will also accept traffic for this service.",
-        ),
-        column(
-            "Port(s)",
-            "string",
-            0,
-            "The list of ports that are exposed by this service.",
-        ),
-        AGE,
-        column(
-            "Selector",
-            "string",
-            1,
-            "Route service traffic to pods with label keys and values matching this selector.",
-        ),
-    ]
-}
-
-fn print_service(service: &Value, now: Timestamp) -> Vec<Value> {
-    let ports: Vec<String> = array_at(service, "/spec/ports")
-        .iter()
-        .map(|port| {
-            let protocol = match str_at(port, "/protocol") {
-                "" => "TCP",
-                protocol => protocol,
-            };
-            match int_at(port, "/nodePort") {
-                0 => format!("{}/{protocol}", int_at(port, "/port")),
-                node_port => format!("{}:{node_port}/{protocol}", int_at(port, "/port")),
-            }
-        })
-        .collect();
-    let selector = super::object::string_map(service.pointer("/spec/selector"));
-    let selector: Vec<String> = selector
-        .iter()
-        .map(|(key, value)| format!("{key}={value}"))
-        .collect();
-    let ports = if ports.is_empty() {
-        String::new()
-    } else {
-        ports.join(",")
-    };
-    let external: Vec<&str> = array_at(service, "/spec/externalIPs")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    vec![
-        json!(meta_str(service, "name")),
-        json!(str_at(service, "/spec/type")),
-        or_none(str_at(service, "/spec/clusterIP")),
-        or_none(&external.join(",")),
-        or_none(&ports),
-        age(service, now),
-        or_none(&selector.join(",")),
     ]
 }

@@ -27,12 +27,21 @@ async fn client(kubeconfig: Kubeconfig, context: &str, client_id: &str) -> Clien
 }
 
 async fn two_clusters() -> Fleet {
-    Fleet::start(FleetOptions { clusters: 2 }).await.unwrap()
+    Fleet::start(FleetOptions {
+        clusters: 2,
+        ..FleetOptions::default()
+    })
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
 async fn zero_clusters_rejected() {
-    let result = Fleet::start(FleetOptions { clusters: 0 }).await;
+    let result = Fleet::start(FleetOptions {
+        clusters: 0,
+        ..FleetOptions::default()
+    })
+    .await;
     assert!(matches!(
         result,
         Err(super::SimError::NoClusters { clusters: 0 })
