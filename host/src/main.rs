@@ -78,7 +78,7 @@ struct RunArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value = "table")]
     output: Format,
-    /// Start an embedded simulated fleet of N healthy clusters and run on all of them.
+    /// Start an embedded simulated fleet of N clusters, with no faults injected, and run on all of them.
     #[arg(long, value_name = "N", conflicts_with_all = ["kubeconfig", "contexts", "all"],
           value_parser = clap::value_parser!(u16).range(1..=MAX_SIM_CLUSTERS))]
     sim: Option<u16>,

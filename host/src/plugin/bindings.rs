@@ -12,4 +12,4 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use lazyhost::plugin::{client, kube_client, stats, types};
+pub use self::lazyhost::plugin::{client, kube_client, stats, types};

@@ -40,7 +40,7 @@ pub(crate) enum Reply {
 }
 
 impl Reply {
-    /// A `200 OK` JSON reply.
+    /// Builds a `200 OK` JSON reply.
     pub(crate) fn ok(body: Value) -> Self {
         Self::Json(StatusCode::OK, body)
     }

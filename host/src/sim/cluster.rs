@@ -69,7 +69,7 @@ pub(crate) struct Cluster {
     pub(crate) store: Store,
     /// Traffic counters.
     pub(crate) counters: Counters,
-    /// Delay added before answering each request.
+    /// Delay added before sending each response.
     pub(crate) request_latency: Duration,
 }
 

@@ -19,7 +19,7 @@ struct Term {
     negated: bool,
 }
 
-/// Why a field selector was rejected; messages follow kube-apiserver's wording.
+/// Field selector parse error, with kube-apiserver's messages.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum FieldSelectorError {
     /// A term has no `=`, `==` or `!=`.

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::jiff::Timestamp;
 use kube::config::Kubeconfig;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -21,7 +22,7 @@ pub struct FleetOptions {
     /// Number of clusters, named `sim-1` to `sim-<clusters>`; at least 1. Defaults to 3,
     /// one of each seed variant.
     pub clusters: usize,
-    /// Delay added before answering each API request, to imitate the network
+    /// Delay added before sending each API response, to imitate the network
     /// latency of remote clusters in benchmarks. Defaults to zero.
     pub request_latency: Duration,
 }
@@ -35,8 +36,8 @@ impl Default for FleetOptions {
     }
 }
 
-/// A running fleet of simulated clusters. Dropping it without
-/// [`Fleet::shutdown`] stops accepting connections once the runtime drops the tasks.
+/// A running fleet of simulated clusters. Dropping it without [`Fleet::shutdown`]
+/// also stops the servers, but without waiting for open requests to finish.
 pub struct Fleet {
     clusters: Arc<Vec<Arc<Cluster>>>,
     ca_pem: String,
@@ -57,46 +58,26 @@ impl Fleet {
         let material = TlsMaterial::generate()?;
         let start_time = time::now();
         let (shutdown, shutdown_receiver) = watch::channel(false);
+
         let mut clusters = Vec::with_capacity(options.clusters);
         let mut tasks = Vec::with_capacity(options.clusters + 1);
         for index in 1..=options.clusters {
-            let listener = bind().await?;
-            let address = listener.local_addr().map_err(|source| SimError::Bind {
-                addr: loopback(),
-                source,
-            })?;
-            let store = Store::new(index);
-            seed::seed(&store, index, start_time);
-            let cluster = Arc::new(Cluster {
-                name: format!("sim-{index}"),
-                address,
-                token: tls::random_token()?,
-                store,
-                counters: Counters::default(),
-                request_latency: options.request_latency,
-            });
-            let task = server::serve_cluster(
+            let (listener, address) = bind().await?;
+            let cluster = Arc::new(new_cluster(index, address, start_time, &options)?);
+            let server = server::serve_cluster(
                 cluster.clone(),
                 listener,
                 material.server_config.clone(),
                 shutdown_receiver.clone(),
             );
-            tasks.push(tokio::spawn(task));
+            tasks.push(tokio::spawn(server));
             clusters.push(cluster);
         }
+
         let clusters = Arc::new(clusters);
-        let control_listener = bind().await?;
-        let control_addr = control_listener
-            .local_addr()
-            .map_err(|source| SimError::Bind {
-                addr: loopback(),
-                source,
-            })?;
-        tasks.push(tokio::spawn(control::serve_control(
-            clusters.clone(),
-            control_listener,
-            shutdown_receiver,
-        )));
+        let (control_listener, control_addr) = bind().await?;
+        let control = control::serve_control(clusters.clone(), control_listener, shutdown_receiver);
+        tasks.push(tokio::spawn(control));
         tracing::debug!(clusters = options.clusters, %control_addr, "simulated fleet started");
         Ok(Fleet {
             clusters,
@@ -168,13 +149,34 @@ fn loopback() -> SocketAddr {
     SocketAddr::from((Ipv4Addr::LOCALHOST, 0))
 }
 
-async fn bind() -> Result<TcpListener, SimError> {
-    TcpListener::bind(loopback())
-        .await
-        .map_err(|source| SimError::Bind {
-            addr: loopback(),
-            source,
-        })
+/// Opens a listener on an ephemeral port of 127.0.0.1 and returns it with its address.
+async fn bind() -> Result<(TcpListener, SocketAddr), SimError> {
+    let bind_error = |source| SimError::Bind {
+        addr: loopback(),
+        source,
+    };
+    let listener = TcpListener::bind(loopback()).await.map_err(bind_error)?;
+    let address = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, address))
+}
+
+/// Builds cluster `sim-<index>` with its seeded store and a fresh bearer token.
+fn new_cluster(
+    index: usize,
+    address: SocketAddr,
+    start_time: Timestamp,
+    options: &FleetOptions,
+) -> Result<Cluster, SimError> {
+    let store = Store::new(index);
+    seed::seed(&store, index, start_time);
+    Ok(Cluster {
+        name: format!("sim-{index}"),
+        address,
+        token: tls::random_token()?,
+        store,
+        counters: Counters::default(),
+        request_latency: options.request_latency,
+    })
 }
 
 /// Runs a fleet for `lazyhost sim`: starts it, writes the kubeconfig to

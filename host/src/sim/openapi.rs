@@ -5,7 +5,7 @@
 //! the PATCH operation of the object's kind, and when it is there kubectl leaves
 //! validation to the server instead of validating against schemas itself.
 //! NOTE: `kubectl explain` and client-side strategic merge need real schemas,
-//! which these documents do not carry. `/openapi/v2` is answered 404, because
+//! which these documents do not carry. `/openapi/v2` returns 404, because
 //! kubectl reads v2 only as protobuf and uses v3 first.
 
 use serde_json::{Map, Value, json};

@@ -3,7 +3,7 @@
 //! A continue token is base64 of a small JSON document holding the key of the last
 //! object returned and the resourceVersion of the first page. Later pages read the
 //! store as it is then, and report the first page's resourceVersion.
-//! NOTE: kube-apiserver serves every page from one snapshot and answers 410 Expired
+//! NOTE: kube-apiserver serves every page from one snapshot and returns 410 Expired
 //! once it is compacted; the simulator neither snapshots nor expires tokens.
 
 use serde::{Deserialize, Serialize};

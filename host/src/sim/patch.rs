@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-/// Why a JSON patch could not be applied.
+/// JSON patch application error.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum PatchError {
     /// The patch document is not an array of operation objects.
@@ -18,7 +18,7 @@ pub(crate) enum PatchError {
         op: String,
         /// JSON pointer of the operation.
         path: String,
-        /// What is wrong with the path.
+        /// Problem with the path, such as `does not exist`.
         problem: &'static str,
     },
     /// A `test` operation found a different value.

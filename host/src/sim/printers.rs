@@ -56,51 +56,67 @@ pub(crate) fn pod_columns() -> Vec<Column> {
 /// replaced by the reason of a waiting or terminated container, scanning the
 /// containers from last to first, so the first container's state wins.
 pub(crate) fn print_pod(pod: &Value, now: Timestamp) -> Vec<Value> {
-    let mut reason = match str_at(pod, "/status/reason") {
-        "" => str_at(pod, "/status/phase").to_string(),
-        reason => reason.to_string(),
-    };
-    let mut restarts = 0;
-    let mut ready = 0;
-    let mut last_restart: Option<Timestamp> = None;
-    for container in array_at(pod, "/status/containerStatuses").iter().rev() {
-        restarts += int_at(container, "/restartCount");
-        let finished = str_at(container, "/lastState/terminated/finishedAt")
-            .parse::<Timestamp>()
-            .ok();
-        last_restart = last_restart.max(finished);
-        if let Some(state_reason) = container_reason(container) {
-            reason = state_reason;
-        } else if container.get("ready") == Some(&json!(true))
-            && container.pointer("/state/running").is_some()
-        {
-            ready += 1;
+    let summary = PodSummary::of(pod);
+    let restarts = match summary.last_restart {
+        Some(time) if summary.restarts > 0 => {
+            let since = time::human_duration(now.as_second() - time.as_second());
+            format!("{} ({since} ago)", summary.restarts)
         }
-    }
-    if !meta_str(pod, "deletionTimestamp").is_empty() {
-        reason = "Terminating".to_string();
-    }
-    let restarts_cell = match last_restart {
-        Some(time) if restarts > 0 => {
-            format!(
-                "{restarts} ({} ago)",
-                time::human_duration(now.as_second() - time.as_second())
-            )
-        }
-        _ => restarts.to_string(),
+        _ => summary.restarts.to_string(),
     };
     let total = array_at(pod, "/spec/containers").len();
     vec![
         json!(meta_str(pod, "name")),
-        json!(format!("{ready}/{total}")),
-        json!(reason),
-        json!(restarts_cell),
+        json!(format!("{}/{total}", summary.ready)),
+        json!(summary.reason),
+        json!(restarts),
         age(pod, now),
         or_none(str_at(pod, "/status/podIP")),
         or_none(str_at(pod, "/spec/nodeName")),
         or_none(str_at(pod, "/status/nominatedNodeName")),
         or_none(""),
     ]
+}
+
+/// Container totals behind a pod row's READY, STATUS and RESTARTS cells.
+struct PodSummary {
+    reason: String,
+    ready: usize,
+    restarts: i64,
+    last_restart: Option<Timestamp>,
+}
+
+impl PodSummary {
+    fn of(pod: &Value) -> Self {
+        let mut summary = PodSummary {
+            reason: match str_at(pod, "/status/reason") {
+                "" => str_at(pod, "/status/phase").to_string(),
+                reason => reason.to_string(),
+            },
+            ready: 0,
+            restarts: 0,
+            last_restart: None,
+        };
+        for container in array_at(pod, "/status/containerStatuses").iter().rev() {
+            summary.add(container);
+        }
+        if !meta_str(pod, "deletionTimestamp").is_empty() {
+            summary.reason = "Terminating".to_string();
+        }
+        summary
+    }
+
+    fn add(&mut self, container: &Value) {
+        self.restarts += int_at(container, "/restartCount");
+        let finished = str_at(container, "/lastState/terminated/finishedAt");
+        self.last_restart = self.last_restart.max(finished.parse::<Timestamp>().ok());
+        let running = container.pointer("/state/running").is_some();
+        if let Some(reason) = container_reason(container) {
+            self.reason = reason;
+        } else if container.get("ready") == Some(&json!(true)) && running {
+            self.ready += 1;
+        }
+    }
 }
 
 fn container_reason(container: &Value) -> Option<String> {

@@ -1,5 +1,5 @@
 //! Reads: get and list, with label and field selectors, paging, and the
-//! representation the `Accept` header asks for (full objects, Table or
+//! representation the `Accept` header requests (full objects, Table or
 //! PartialObjectMetadata).
 
 use serde_json::{Value, json};

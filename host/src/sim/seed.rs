@@ -20,11 +20,31 @@
 //!
 //! Every deployment has one ReplicaSet `<deployment>-<hash>` and pods
 //! `<deployment>-<hash>-<suffix>` labeled `app=<deployment>` and
-//! `pod-template-hash=<hash>`; the names are the same in every cluster, because
-//! the hashes depend only on namespace, deployment name and replica index.
-//! Ages: kube-system, default, nodes and coredns 30d; app namespaces, services 20d;
-//! config maps and secrets 15d; deployments 10d; healthy pods 9d; CrashLoopBackOff
-//! pods 26h (last restart 10h ago); Pending pod 12h; Failed pod 2d.
+//! `pod-template-hash=<hash>`. These names are the same in every cluster, because
+//! the hashes depend only on namespace, deployment name and replica index:
+//!
+//! | deployment | pods, replica 0 first |
+//! |---|---|
+//! | kube-system/coredns | coredns-fc8v47xxxt-6qq7n, coredns-fc8v47xxxt-g7s4s |
+//! | shop/web | web-fsh4hgss44-7qvlb, web-fsh4hgss44-h7xhg, web-fsh4hgss44-lwpsz |
+//! | shop/cart | cart-qznrrdsvs8-schdl, cart-qznrrdsvs8-jwdhg (CrashLoopBackOff in A) |
+//! | payments/api | api-vgc7gtp57v-5wscw, api-vgc7gtp57v-fdw82 |
+//! | payments/worker | worker-bgzvhgnsb4-hkjfm (Pending in B) |
+//! | analytics/ingest | ingest-jjjlfzsvb6-qfwg8 (CrashLoopBackOff in C), ingest-jjjlfzsvb6-gzsk4 |
+//! | monitoring/prometheus | prometheus-7dxxv6vdhg-xshzx |
+//!
+//! coredns runs on the control plane. Application pods run on the Ready workers in
+//! turn, or on the control plane in variant C.
+//!
+//! Ages, in whole hours before the fleet started:
+//!
+//! - 30d: namespaces default and kube-system, nodes, kube-system objects other
+//!   than pods, and the services default/kubernetes and kube-system/kube-dns.
+//! - 20d: application namespaces and their services.
+//! - 15d: application config maps and all secrets.
+//! - 10d: application deployments and ReplicaSets.
+//! - 9d: healthy pods. 26h: CrashLoopBackOff pods, whose last restart was 10h ago.
+//!   12h: the Pending pod. 2d: the Failed pod.
 
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
@@ -203,24 +223,58 @@ fn seed_namespaces(seeder: &Seeder<'_>) {
 }
 
 fn seed_nodes(seeder: &Seeder<'_>) {
-    let control_plane = seeder.control_plane();
-    let tainted = seeder.variant.workers > 0;
-    seeder.put(node(seeder, &control_plane, 1, true, tainted, true));
+    let control_plane = NodeRole {
+        control_plane: true,
+        tainted: seeder.variant.workers > 0,
+        ready: true,
+    };
+    seeder.put(node(seeder, &seeder.control_plane(), 1, control_plane));
     for index in 1..=seeder.variant.workers {
         let name = format!("sim-{}-worker-{index}", seeder.cluster_index);
-        let ready = !(seeder.variant.last_worker_not_ready && index == seeder.variant.workers);
-        seeder.put(node(seeder, &name, index + 1, false, false, ready));
+        let worker = NodeRole {
+            control_plane: false,
+            tainted: false,
+            ready: !(seeder.variant.last_worker_not_ready && index == seeder.variant.workers),
+        };
+        seeder.put(node(seeder, &name, index + 1, worker));
     }
 }
 
-fn node(
-    seeder: &Seeder<'_>,
-    name: &str,
-    position: usize,
+/// Role and health of one seeded node.
+struct NodeRole {
     control_plane: bool,
     tainted: bool,
     ready: bool,
-) -> Value {
+}
+
+fn node(seeder: &Seeder<'_>, name: &str, position: usize, role: NodeRole) -> Value {
+    let mut metadata = seeder.metadata("", name, 720);
+    metadata["labels"] = node_labels(name, role.control_plane);
+    let cidr = format!("10.244.{position}.0/24");
+    let mut spec = json!({"podCIDR": cidr, "podCIDRs": [cidr]});
+    if role.tainted {
+        spec["taints"] =
+            json!([{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]);
+    }
+    let (cpu, memory, allocatable_memory) = if role.control_plane {
+        ("4", "16393220Ki", "16290820Ki")
+    } else {
+        ("8", "32856072Ki", "32753672Ki")
+    };
+    let status = json!({
+        "capacity": {"cpu": cpu, "memory": memory, "pods": "110", "ephemeral-storage": "102626232Ki"},
+        "allocatable": {"cpu": cpu, "memory": allocatable_memory, "pods": "110", "ephemeral-storage": "94580335255"},
+        "conditions": node_conditions(seeder, role.ready),
+        "addresses": [
+            {"type": "InternalIP", "address": seeder.node_ip(position)},
+            {"type": "Hostname", "address": name},
+        ],
+        "nodeInfo": node_info(name),
+    });
+    json!({"kind": "Node", "metadata": metadata, "spec": spec, "status": status})
+}
+
+fn node_labels(name: &str, control_plane: bool) -> Value {
     let mut labels = json!({
         "kubernetes.io/hostname": name,
         "kubernetes.io/os": "linux",
@@ -231,43 +285,22 @@ fn node(
     if control_plane {
         labels["node-role.kubernetes.io/control-plane"] = json!("");
     }
-    let mut metadata = seeder.metadata("", name, 720);
-    metadata["labels"] = labels;
-    let mut spec = json!({"podCIDR": format!("10.244.{position}.0/24"), "podCIDRs": [format!("10.244.{position}.0/24")]});
-    if tainted {
-        spec["taints"] =
-            json!([{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]);
-    }
-    let (cpu, memory, allocatable_memory) = if control_plane {
-        ("4", "16393220Ki", "16290820Ki")
-    } else {
-        ("8", "32856072Ki", "32753672Ki")
-    };
+    labels
+}
+
+fn node_info(name: &str) -> Value {
+    let id = |suffix: &str| format!("{:032x}", u128::from(fnv1a(&format!("{name}{suffix}"))));
     json!({
-        "kind": "Node",
-        "metadata": metadata,
-        "spec": spec,
-        "status": {
-            "capacity": {"cpu": cpu, "memory": memory, "pods": "110", "ephemeral-storage": "102626232Ki"},
-            "allocatable": {"cpu": cpu, "memory": allocatable_memory, "pods": "110", "ephemeral-storage": "94580335255"},
-            "conditions": node_conditions(seeder, ready),
-            "addresses": [
-                {"type": "InternalIP", "address": seeder.node_ip(position)},
-                {"type": "Hostname", "address": name},
-            ],
-            "nodeInfo": {
-                "kubeletVersion": super::discovery::KUBERNETES_VERSION,
-                "kubeProxyVersion": super::discovery::KUBERNETES_VERSION,
-                "osImage": "Debian GNU/Linux 12 (bookworm)",
-                "kernelVersion": "6.1.0-31-amd64",
-                "containerRuntimeVersion": "containerd://1.7.24",
-                "operatingSystem": "linux",
-                "architecture": "amd64",
-                "machineID": format!("{:032x}", u128::from(fnv1a(name))),
-                "systemUUID": format!("{:032x}", u128::from(fnv1a(&format!("{name}/system")))),
-                "bootID": format!("{:032x}", u128::from(fnv1a(&format!("{name}/boot")))),
-            },
-        },
+        "kubeletVersion": super::discovery::KUBERNETES_VERSION,
+        "kubeProxyVersion": super::discovery::KUBERNETES_VERSION,
+        "osImage": "Debian GNU/Linux 12 (bookworm)",
+        "kernelVersion": "6.1.0-31-amd64",
+        "containerRuntimeVersion": "containerd://1.7.24",
+        "operatingSystem": "linux",
+        "architecture": "amd64",
+        "machineID": id(""),
+        "systemUUID": id("/system"),
+        "bootID": id("/boot"),
     })
 }
 

@@ -30,7 +30,7 @@ enum Operator {
     LessThan(i64),
 }
 
-/// Why a label selector did not parse; the message follows kube-apiserver's wording.
+/// Label selector parse error, with kube-apiserver's message.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("unable to parse requirement: {0}")]
 pub(crate) struct SelectorError(String);

@@ -116,9 +116,9 @@ impl ApiError {
     }
 
     /// 403 for an operation the API server never allows, such as deleting `default`.
-    pub(crate) fn forbidden(resource: &ResourceType, name: &str, why: &str) -> Self {
+    pub(crate) fn forbidden(resource: &ResourceType, name: &str, explanation: &str) -> Self {
         let message = format!(
-            "{} \"{name}\" is forbidden: {why}",
+            "{} \"{name}\" is forbidden: {explanation}",
             resource.qualified_plural()
         );
         Self::new(StatusCode::FORBIDDEN, "Forbidden", message)

@@ -1,7 +1,7 @@
 //! Server-side printing: `meta.k8s.io/v1` Table responses with the columns
 //! kube-apiserver 1.32 prints per kind, and `PartialObjectMetadata` projections.
 //!
-//! kubectl asks for a Table in its `Accept` header and prints the cells as they
+//! kubectl requests a Table in its `Accept` header and prints the cells as they
 //! come, so the cell formats here (READY as `1/2`, AGE as `3d4h`) are what users see.
 
 use k8s_openapi::jiff::Timestamp;

@@ -272,3 +272,17 @@ async fn plain_get(address: std::net::SocketAddr, path: &str) -> String {
     stream.read_to_string(&mut response).await.unwrap();
     response
 }
+
+#[tokio::test]
+async fn request_latency_delays_replies() {
+    let options = FleetOptions {
+        clusters: 1,
+        request_latency: std::time::Duration::from_millis(150),
+    };
+    let fleet = Fleet::start(options).await.unwrap();
+    let kube = client(fleet.kubeconfig(), "sim-1", "sim-1/1").await;
+    let started = std::time::Instant::now();
+    kube.apiserver_version().await.unwrap();
+    assert!(started.elapsed() >= std::time::Duration::from_millis(150));
+    fleet.shutdown().await;
+}

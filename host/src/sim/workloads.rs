@@ -110,7 +110,7 @@ const WORKLOADS: &[Workload] = &[
     },
 ];
 
-/// What is wrong with one pod of a workload.
+/// State of one seeded pod, including its fault.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum PodState {
     Running,
@@ -178,28 +178,32 @@ fn seed_deployment(seeder: &Seeder<'_>, workload: &Workload, pod_ip: &mut usize)
         .to_string();
     seeder.put(replicaset);
 
+    let owner = json!([{
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "name": replicaset_name,
+        "uid": replicaset_uid,
+        "controller": true,
+        "blockOwnerDeletion": true,
+    }]);
     let nodes = if workload.namespace == "kube-system" {
         vec![seeder.control_plane_slot()]
     } else {
         seeder.app_nodes()
     };
     for (replica, state) in states.into_iter().enumerate() {
-        let name = format!(
-            "{replicaset_name}-{}",
-            name_suffix(&format!("{replicaset_name}/{replica}"), 5)
-        );
-        let owner = json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": replicaset_name, "uid": replicaset_uid, "controller": true, "blockOwnerDeletion": true}]);
-        let node = &nodes[replica % nodes.len()];
+        let suffix = name_suffix(&format!("{replicaset_name}/{replica}"), 5);
+        let name = format!("{replicaset_name}-{suffix}");
         let pod = PodBuilder {
             seeder,
             namespace: workload.namespace,
             name: &name,
             template: &template,
             state,
-            node,
+            node: &nodes[replica % nodes.len()],
             pod_ip: *pod_ip,
         };
-        seeder.put(pod.build(owner, Some(&replicaset_name)));
+        seeder.put(pod.build(owner.clone(), Some(&replicaset_name)));
         *pod_ip += 1;
     }
 }
@@ -548,10 +552,14 @@ impl PodBuilder<'_> {
             "containerd://{}",
             hex64(&format!("{}/{}", self.name, self.seeder.cluster_index))
         );
+        let full_image = normalize_image(image);
+        let repository = full_image
+            .rsplit_once(':')
+            .map_or(image, |(repository, _)| repository);
         let mut status = json!({
             "name": name,
-            "image": normalize_image(image),
-            "imageID": format!("{}@sha256:{}", normalize_image(image).rsplit_once(':').map_or(image, |(repository, _)| repository), hex64(image)),
+            "image": full_image,
+            "imageID": format!("{repository}@sha256:{}", hex64(image)),
             "containerID": container_id,
             "ready": ready,
             "started": ready,
@@ -559,28 +567,46 @@ impl PodBuilder<'_> {
             "lastState": {},
             "state": {"running": {"startedAt": started}},
         });
+        self.set_fault_state(&mut status, metadata, started);
+        status
+    }
+
+    /// Replaces the running state with the waiting or terminated state of a faulty pod.
+    fn set_fault_state(&self, status: &mut Value, metadata: &Value, started: &str) {
+        let container_id = status["containerID"].clone();
         match self.state {
             PodState::CrashLoop {
                 restarts,
                 exit_code,
                 reason,
             } => {
-                let pod = format!(
-                    "{}_{}({})",
-                    self.name,
-                    self.namespace,
-                    metadata["uid"].as_str().unwrap_or_default()
-                );
+                let uid = metadata["uid"].as_str().unwrap_or_default();
+                let pod = format!("{}_{}({uid})", self.name, self.namespace);
+                let container = status["name"].as_str().unwrap_or_default().to_string();
+                let message =
+                    format!("back-off 5m0s restarting failed container={container} pod={pod}");
                 status["restartCount"] = json!(restarts);
-                status["state"] = json!({"waiting": {"reason": "CrashLoopBackOff", "message": format!("back-off 5m0s restarting failed container={name} pod={pod}")}});
-                status["lastState"] = json!({"terminated": {"exitCode": exit_code, "reason": reason, "startedAt": self.seeder.hours_ago(11), "finishedAt": self.seeder.hours_ago(10), "containerID": status["containerID"]}});
+                status["state"] =
+                    json!({"waiting": {"reason": "CrashLoopBackOff", "message": message}});
+                status["lastState"] = json!({"terminated": {
+                    "exitCode": exit_code,
+                    "reason": reason,
+                    "startedAt": self.seeder.hours_ago(11),
+                    "finishedAt": self.seeder.hours_ago(10),
+                    "containerID": container_id,
+                }});
             }
             PodState::Failed => {
-                status["state"] = json!({"terminated": {"exitCode": 1, "reason": "Error", "startedAt": started, "finishedAt": self.seeder.hours_ago(self.age_hours() - 1), "containerID": status["containerID"]}});
+                status["state"] = json!({"terminated": {
+                    "exitCode": 1,
+                    "reason": "Error",
+                    "startedAt": started,
+                    "finishedAt": self.seeder.hours_ago(self.age_hours() - 1),
+                    "containerID": container_id,
+                }});
             }
             PodState::Running | PodState::Pending => {}
         }
-        status
     }
 }
 

@@ -156,48 +156,48 @@ fn target_key(target: &Target) -> ObjectKey {
 /// Decodes a JSON or YAML body into an object and checks its kind and apiVersion
 /// when the body sets them.
 fn decode_body(request: &ApiRequest, resource: &ResourceType) -> ApiResult<Value> {
-    let object: Value = match media_type(request) {
-        "application/yaml" => serde_yaml::from_slice(&request.body).map_err(|error| {
-            ApiError::bad_request(format!(
-                "failed to decode the request body as YAML: {error}"
-            ))
-        })?,
-        "" | "application/json" | "*/*" => {
-            serde_json::from_slice(&request.body).map_err(|error| {
-                ApiError::bad_request(format!(
-                    "failed to decode the request body as JSON: {error}"
-                ))
-            })?
-        }
-        // NOTE: kubectl's generator commands (`create configmap`, `run`) send protobuf,
-        // which the simulator does not decode.
-        other => {
-            let accepted = "application/json, application/yaml";
-            return Err(ApiError::unsupported_media_type(other, accepted));
-        }
-    };
+    let object = parse_body(request)?;
     if !object.is_object() {
         return Err(ApiError::bad_request(
             "the request body must be a JSON object",
         ));
     }
+    let expected_version = resource.api_version();
     let kind = object
         .get("kind")
         .and_then(Value::as_str)
         .unwrap_or(resource.kind);
-    let api_version = object
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    let api_version = api_version.unwrap_or_else(|| resource.api_version());
-    if kind != resource.kind || api_version != resource.api_version() {
+    let api_version = object.get("apiVersion").and_then(Value::as_str);
+    let api_version = api_version.unwrap_or(&expected_version);
+    if kind != resource.kind || api_version != expected_version {
         return Err(ApiError::bad_request(format!(
-            "the object in the request body is {api_version} {kind}, but this path serves {} {}",
-            resource.api_version(),
+            "the object in the request body is {api_version} {kind}, but this path serves {expected_version} {}",
             resource.kind
         )));
     }
     Ok(object)
+}
+
+fn parse_body(request: &ApiRequest) -> ApiResult<Value> {
+    let decode_error = |format: &str, error: &dyn std::fmt::Display| {
+        ApiError::bad_request(format!(
+            "failed to decode the request body as {format}: {error}"
+        ))
+    };
+    match media_type(request) {
+        "application/yaml" => {
+            serde_yaml::from_slice(&request.body).map_err(|error| decode_error("YAML", &error))
+        }
+        "" | "application/json" | "*/*" => {
+            serde_json::from_slice(&request.body).map_err(|error| decode_error("JSON", &error))
+        }
+        // NOTE: kubectl's generator commands (`create configmap`, `run`) send protobuf,
+        // which the simulator does not decode.
+        other => {
+            let accepted = "application/json, application/yaml";
+            Err(ApiError::unsupported_media_type(other, accepted))
+        }
+    }
 }
 
 /// Sets `metadata.namespace` from the path, which wins over the body, and clears it
