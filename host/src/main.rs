@@ -1,5 +1,6 @@
 //! The `lazyhost` command line: parses arguments and calls the library.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -70,7 +71,7 @@ struct RunArgs {
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
     concurrency: u16,
     /// Wall-clock limit of one invocation, such as 30s or 2m.
-    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "60s", value_parser = parse_timeout)]
     timeout: Duration,
     /// Argument passed to the plugin; repeatable.
     #[arg(long = "arg", value_name = "KEY=VALUE", value_parser = parse_key_value)]
@@ -101,6 +102,16 @@ struct ClustersArgs {
     /// Start each cluster's client (discovery included) and show the result.
     #[arg(long)]
     check: bool,
+}
+
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text).map_err(|error| {
+        format!("invalid duration `{text}`: {error}; use a form such as 30s or 2m")
+    })?;
+    if duration.is_zero() {
+        return Err("the timeout must be longer than zero, such as 30s".to_string());
+    }
+    Ok(duration)
 }
 
 fn parse_key_value(text: &str) -> Result<(String, String), String> {
@@ -151,6 +162,7 @@ fn init_logging(cli: &Cli) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
 

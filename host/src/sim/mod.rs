@@ -60,6 +60,6 @@ pub use discovery::KUBERNETES_VERSION;
 pub use error::SimError;
 pub use fleet::{Fleet, FleetOptions, serve_until_interrupted};
 
-/// Request header whose distinct values each cluster counts as clients. Each
-/// pool client sends a unique value, for example `sim-3/7`.
-pub const CLIENT_HEADER: &str = "x-lazyhost-client";
+/// Request header whose distinct values each cluster counts as clients; the
+/// pool's clients send it.
+pub use crate::cluster::CLIENT_HEADER;
