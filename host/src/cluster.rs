@@ -7,7 +7,7 @@
 //! request is timed and counted in the [`Monitor`].
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use http::{HeaderName, HeaderValue};
 use http_body_util::BodyExt;
@@ -24,9 +24,6 @@ use crate::pool::{ClientFactory, ConnectError, Pool, PoolError};
 /// Header that names the pool client a request comes from, as
 /// `<cluster>/<serial>`, so a server can tell clients apart.
 pub const CLIENT_HEADER: &str = "x-lazyhost-client";
-
-/// How long starting a client may take, discovery included.
-pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The pool of real cluster clients.
 pub type KubePool = Pool<KubeFactory>;
@@ -135,17 +132,12 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
 pub struct KubeFactory {
     inventory: Arc<Inventory>,
     monitor: Arc<Monitor>,
-    start_timeout: Duration,
 }
 
 impl KubeFactory {
     /// Creates a factory that records requests in `monitor`.
     pub fn new(inventory: Arc<Inventory>, monitor: Arc<Monitor>) -> Self {
-        Self {
-            inventory,
-            monitor,
-            start_timeout: DEFAULT_START_TIMEOUT,
-        }
+        Self { inventory, monitor }
     }
 
     async fn start(
@@ -195,10 +187,7 @@ impl ClientFactory for KubeFactory {
         serial: u64,
     ) -> Result<ClusterClient, ConnectError> {
         let span = tracing::debug_span!("client_start", cluster = %cluster.name, serial);
-        tokio::time::timeout(self.start_timeout, self.start(&cluster, serial))
-            .instrument(span)
-            .await
-            .unwrap_or(Err(ConnectError::Timeout(self.start_timeout)))
+        self.start(&cluster, serial).instrument(span).await
     }
 }
 

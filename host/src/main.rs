@@ -13,9 +13,9 @@ use lazyhost::inventory::{ClusterConfig, Inventory};
 use lazyhost::monitor::Monitor;
 use lazyhost::output::{self, Format};
 use lazyhost::plugin::{HostContext, Limits, PluginRuntime};
-use lazyhost::pool::ClusterState;
+use lazyhost::pool::{ClusterState, EvictReason};
 use lazyhost::run::{RunOptions, run_plugin};
-use lazyhost::sim::{Fleet, FleetOptions};
+use lazyhost::sim::{Fleet, FleetFile, FleetOptions, Listen};
 
 /// Largest simulated fleet: each cluster listens on its own port.
 const MAX_SIM_CLUSTERS: i64 = 1000;
@@ -87,12 +87,26 @@ struct RunArgs {
 
 #[derive(Args)]
 struct SimArgs {
-    /// Number of clusters, named sim-1 to sim-N.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=MAX_SIM_CLUSTERS))]
-    clusters: u16,
+    /// Number of clusters, named sim-1 to sim-N [default: 10, or the fleet file's]
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=MAX_SIM_CLUSTERS))]
+    clusters: Option<u16>,
     /// Output path of the kubeconfig with one context per cluster.
     #[arg(long, value_name = "PATH")]
     kubeconfig_out: PathBuf,
+    /// Fleet file (TOML) with the cluster count, listen mode, extra objects and
+    /// faults per cluster; the options below override it.
+    #[arg(long, value_name = "PATH")]
+    fleet: Option<PathBuf>,
+    /// Give the last K clusters faults in turn: down, 500 errors, expired token,
+    /// wrong CA, 429 throttling, slow replies.
+    #[arg(long, value_name = "K")]
+    faulty: Option<u16>,
+    /// Extra config maps and pods per cluster, spread over its namespaces.
+    #[arg(long, value_name = "N")]
+    objects: Option<u32>,
+    /// Serve all clusters on one port, each under the path /clusters/<name>.
+    #[arg(long)]
+    shared_port: bool,
 }
 
 #[derive(Args)]
@@ -258,10 +272,25 @@ fn select_targets(
 }
 
 async fn sim(args: SimArgs) -> anyhow::Result<u8> {
-    let options = FleetOptions {
-        clusters: usize::from(args.clusters),
+    let mut options = FleetOptions {
+        clusters: 10,
         ..FleetOptions::default()
     };
+    if let Some(path) = &args.fleet {
+        FleetFile::load(path)?.apply_to(&mut options);
+    }
+    if let Some(clusters) = args.clusters {
+        options.clusters = usize::from(clusters);
+    }
+    if let Some(faulty) = args.faulty {
+        options.faulty = usize::from(faulty);
+    }
+    if let Some(objects) = args.objects {
+        options.objects = objects as usize;
+    }
+    if args.shared_port {
+        options.listen = Listen::SharedPort;
+    }
     lazyhost::sim::serve_until_interrupted(options, &args.kubeconfig_out).await?;
     Ok(0)
 }
@@ -315,6 +344,8 @@ fn state_text(state: &ClusterState) -> String {
             let noun = if *accesses == 1 { "access" } else { "accesses" };
             format!("ready (client {serial}, {accesses} {noun})")
         }
-        ClusterState::Failed { error } => format!("failed: {error}"),
+        ClusterState::Failed { error, .. } => format!("failed: {error}"),
+        ClusterState::Evicted(EvictReason::Idle) => "evicted (idle)".to_string(),
+        ClusterState::Evicted(EvictReason::OverCap) => "evicted (over max_live)".to_string(),
     }
 }

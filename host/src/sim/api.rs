@@ -7,12 +7,15 @@
 use bytes::Bytes;
 use http::{Method, StatusCode};
 use serde_json::Value;
+use tokio::sync::mpsc;
 
+use super::aggregated::Format;
+use super::catalog::Catalog;
 use super::cluster::Cluster;
 use super::query::Query;
-use super::resources::{self, ResourceType};
+use super::resources::ResourceType;
 use super::status::{ApiError, ApiResult};
-use super::{discovery, openapi, read, write};
+use super::{discovery, openapi, profile, read, watch, write};
 
 /// An API request after transport concerns (TLS, authentication, body size) are handled.
 pub(crate) struct ApiRequest {
@@ -31,12 +34,17 @@ pub(crate) struct ApiRequest {
 }
 
 /// A successful API response.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 pub(crate) enum Reply {
     /// A JSON document with its HTTP status.
     Json(StatusCode, Value),
+    /// A `200 OK` JSON document with a `Content-Type` that carries parameters, as
+    /// aggregated discovery needs.
+    Typed(Value, &'static str),
     /// A plain-text body, as health endpoints return.
     Text(&'static str),
+    /// A `200 OK` stream of newline-delimited JSON chunks, as watches return.
+    Stream(mpsc::Receiver<Bytes>),
 }
 
 impl Reply {
@@ -74,21 +82,32 @@ pub(crate) fn handle(cluster: &Cluster, request: &ApiRequest) -> ApiResult<Reply
             if request.method != Method::GET {
                 return Err(ApiError::method_not_allowed());
             }
-            fixed_document(cluster, &segments)
+            fixed_document(cluster, request, &segments)
         }
     }
 }
 
-fn fixed_document(cluster: &Cluster, segments: &[&str]) -> ApiResult<Reply> {
+fn fixed_document(cluster: &Cluster, request: &ApiRequest, segments: &[&str]) -> ApiResult<Reply> {
+    let catalog = Catalog::of(&cluster.store);
+    let version = profile::of(cluster.store.cluster_index()).version;
+    if let (["api"] | ["apis"], Some(format)) =
+        (segments, Format::negotiate(&request.accept, version))
+    {
+        let document = match segments {
+            ["api"] => format.core(&catalog),
+            _ => format.groups(&catalog),
+        };
+        return Ok(Reply::Typed(document, format.content_type()));
+    }
     let document = match segments {
-        ["version"] => Some(discovery::version()),
+        ["version"] => Some(discovery::version(version)),
         ["api"] => Some(discovery::core_versions(&cluster.address.to_string())),
-        ["apis"] => Some(discovery::group_list()),
-        ["apis", group] => discovery::api_group(group),
-        ["api", version] => discovery::resource_list("", version),
-        ["apis", group, version] => discovery::resource_list(group, version),
-        ["openapi", "v3"] => Some(openapi::index()),
-        ["openapi", "v3", key @ ..] => openapi::document_for_key(&key.join("/")),
+        ["apis"] => Some(discovery::group_list(&catalog)),
+        ["apis", group] => discovery::api_group(&catalog, group),
+        ["api", version] => discovery::resource_list(&catalog, "", version),
+        ["apis", group, version] => discovery::resource_list(&catalog, group, version),
+        ["openapi", "v3"] => Some(openapi::index(&catalog, version)),
+        ["openapi", "v3", key @ ..] => openapi::document_for_key(&catalog, version, &key.join("/")),
         ["healthz" | "livez" | "readyz"] => return Ok(Reply::Text("ok")),
         _ => None,
     };
@@ -102,9 +121,13 @@ fn resource_request(
     version: &str,
     rest: &[&str],
 ) -> ApiResult<Reply> {
-    let target = parse_target(group, version, rest).ok_or_else(ApiError::unknown_path)?;
+    let catalog = Catalog::of(&cluster.store);
+    let target = parse_target(&catalog, group, version, rest).ok_or_else(ApiError::unknown_path)?;
     match (&request.method, target.name.is_some()) {
         (&Method::GET, true) => read::get(cluster, request, &target),
+        (&Method::GET, false) if request.query.flag("watch") => {
+            watch::start(cluster, request, &target)
+        }
         (&Method::GET, false) => read::list(cluster, request, &target),
         (&Method::POST, false) => write::create(cluster, request, &target),
         (&Method::PUT, true) => write::replace(cluster, request, &target),
@@ -115,7 +138,7 @@ fn resource_request(
 }
 
 /// Parses the part of a resource path after the group version.
-fn parse_target(group: &str, version: &str, rest: &[&str]) -> Option<Target> {
+fn parse_target(catalog: &Catalog, group: &str, version: &str, rest: &[&str]) -> Option<Target> {
     let (namespace, tail) = match rest {
         ["namespaces", namespace, tail @ ..] if !tail.is_empty() => {
             (Some(namespace.to_string()), tail)
@@ -127,7 +150,7 @@ fn parse_target(group: &str, version: &str, rest: &[&str]) -> Option<Target> {
         [plural, name] => (*plural, Some(name.to_string())),
         _ => return None,
     };
-    let resource = resources::find(group, version, plural)?;
+    let resource = catalog.find(group, version, plural)?;
     if namespace.is_some() && !resource.namespaced {
         return None;
     }
@@ -144,6 +167,9 @@ mod tests {
 
     #[test]
     fn target_paths() {
+        let catalog = Catalog::of(&crate::sim::store::Store::new(1));
+        let parse_target =
+            |group, version, rest: &[&str]| super::parse_target(&catalog, group, version, rest);
         let target = parse_target("", "v1", &["namespaces", "shop", "pods", "web-1"]).unwrap();
         assert_eq!(target.resource.plural, "pods");
         assert_eq!(target.namespace.as_deref(), Some("shop"));

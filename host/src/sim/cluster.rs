@@ -1,33 +1,65 @@
-//! One simulated cluster: its name, bearer token, object store and traffic counters.
+//! One simulated cluster: its name, endpoint, bearer token, object store,
+//! faults and traffic counters.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use serde::Serialize;
 
+use super::faults::{FaultState, Faults};
 use super::store::Store;
 
 /// Traffic counters of one cluster, as [`super::Fleet::counts`] and the control
 /// endpoint report them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+///
+/// On the fleet's shared port, a connection and its TLS handshake count for the
+/// cluster named by the path of the connection's first request; a connection
+/// that later addresses another cluster counts once for that cluster too.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ClusterCounts {
     /// TCP connections accepted, whether or not the TLS handshake succeeded.
     pub connections: u64,
+    /// TLS handshakes completed.
+    pub tls_handshakes: u64,
     /// HTTP requests received, including rejected ones.
     pub requests: u64,
     /// Distinct values of the [`super::CLIENT_HEADER`] request header.
     pub clients: u64,
+    /// Requests per kube-apiserver verb: `get`, `list`, `watch`, `create`,
+    /// `update`, `patch`, `delete` and `deletecollection`.
+    pub requests_by_verb: BTreeMap<String, u64>,
+    /// Requests per verb and path, keyed `"<verb> <path>"` such as
+    /// `"list /api/v1/pods"`; the path excludes the query and the fleet's path prefix.
+    pub requests_by_verb_path: BTreeMap<String, u64>,
+    /// Watch streams open now.
+    pub watches_open: u64,
+    /// Watch streams started since the fleet started.
+    pub watches_started: u64,
 }
 
 /// Live counters behind [`ClusterCounts`].
 #[derive(Default)]
 pub(crate) struct Counters {
     connections: AtomicU64,
+    tls_handshakes: AtomicU64,
     requests: AtomicU64,
     clients: Mutex<HashSet<String>>,
+    by_verb_path: Mutex<BTreeMap<(String, String), u64>>,
+    watches_open: Arc<AtomicU64>,
+    watches_started: AtomicU64,
+}
+
+/// An open watch stream, counted in `watches_open` until dropped.
+pub(crate) struct OpenWatch(Arc<AtomicU64>);
+
+impl Drop for OpenWatch {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Counters {
@@ -36,9 +68,20 @@ impl Counters {
         self.connections.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Counts one request and remembers its client id, if it sent one.
-    pub(crate) fn record_request(&self, client: Option<&str>) {
+    /// Counts one completed TLS handshake.
+    pub(crate) fn record_handshake(&self) {
+        self.tls_handshakes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one request under its verb and path, and remembers its client id
+    /// if it sent one.
+    pub(crate) fn record_request(&self, client: Option<&str>, verb: String, path: &str) {
         self.requests.fetch_add(1, Ordering::Relaxed);
+        *self
+            .by_verb_path
+            .lock()
+            .entry((verb, path.to_string()))
+            .or_default() += 1;
         if let Some(client) = client {
             let mut clients = self.clients.lock();
             if !clients.contains(client) {
@@ -47,12 +90,30 @@ impl Counters {
         }
     }
 
+    /// Counts a watch stream as started and open until the returned guard is dropped.
+    pub(crate) fn record_watch(&self) -> OpenWatch {
+        self.watches_started.fetch_add(1, Ordering::Relaxed);
+        self.watches_open.fetch_add(1, Ordering::Relaxed);
+        OpenWatch(self.watches_open.clone())
+    }
+
     /// Returns the current counts.
     pub(crate) fn snapshot(&self) -> ClusterCounts {
+        let mut requests_by_verb = BTreeMap::new();
+        let mut requests_by_verb_path = BTreeMap::new();
+        for ((verb, path), count) in self.by_verb_path.lock().iter() {
+            *requests_by_verb.entry(verb.clone()).or_default() += count;
+            requests_by_verb_path.insert(format!("{verb} {path}"), *count);
+        }
         ClusterCounts {
             connections: self.connections.load(Ordering::Relaxed),
+            tls_handshakes: self.tls_handshakes.load(Ordering::Relaxed),
             requests: self.requests.load(Ordering::Relaxed),
             clients: self.clients.lock().len() as u64,
+            requests_by_verb,
+            requests_by_verb_path,
+            watches_open: self.watches_open.load(Ordering::Relaxed),
+            watches_started: self.watches_started.load(Ordering::Relaxed),
         }
     }
 }
@@ -63,6 +124,9 @@ pub(crate) struct Cluster {
     pub(crate) name: String,
     /// Address the API server listens on.
     pub(crate) address: SocketAddr,
+    /// Path prefix of the server URL, such as `/clusters/sim-7` on the fleet's
+    /// shared port; empty when the cluster has its own port.
+    pub(crate) path_prefix: String,
     /// Bearer token that requests must send. Never logged.
     pub(crate) token: String,
     /// Objects of the cluster.
@@ -71,12 +135,19 @@ pub(crate) struct Cluster {
     pub(crate) counters: Counters,
     /// Delay added before sending each response.
     pub(crate) request_latency: Duration,
+    /// Injected faults.
+    pub(crate) faults: FaultState,
 }
 
 impl Cluster {
-    /// Returns the `https://` URL of the API server.
+    /// Returns the `https://` URL of the API server, with its path prefix.
     pub(crate) fn url(&self) -> String {
-        format!("https://{}", self.address)
+        format!("https://{}{}", self.address, self.path_prefix)
+    }
+
+    /// Returns the faults in force, such as `watch_delay` for the watch handler.
+    pub(crate) fn faults(&self) -> Arc<Faults> {
+        self.faults.current()
     }
 
     /// Returns whether an `Authorization` header value carries this cluster's token.
@@ -105,13 +176,17 @@ mod tests {
     #[test]
     fn distinct_clients_counted_once() {
         let counters = Counters::default();
-        counters.record_request(Some("sim-1/1"));
-        counters.record_request(Some("sim-1/1"));
-        counters.record_request(Some("sim-1/2"));
-        counters.record_request(None);
+        counters.record_request(Some("sim-1/1"), "get".into(), "/version");
+        counters.record_request(Some("sim-1/1"), "list".into(), "/api/v1/pods");
+        counters.record_request(Some("sim-1/2"), "list".into(), "/api/v1/pods");
+        counters.record_request(None, "get".into(), "/version");
         let counts = counters.snapshot();
         assert_eq!(counts.requests, 4);
         assert_eq!(counts.clients, 2);
+        assert_eq!(counts.requests_by_verb["get"], 2);
+        assert_eq!(counts.requests_by_verb["list"], 2);
+        assert_eq!(counts.requests_by_verb_path["list /api/v1/pods"], 2);
+        assert_eq!(counts.requests_by_verb_path["get /version"], 2);
     }
 
     #[test]
@@ -119,10 +194,12 @@ mod tests {
         let cluster = Cluster {
             name: "sim-1".into(),
             address: "127.0.0.1:1".parse().unwrap(),
+            path_prefix: String::new(),
             token: "abc".into(),
             store: Store::new(1),
             counters: Counters::default(),
             request_latency: Duration::ZERO,
+            faults: FaultState::new(Faults::default()),
         };
         assert!(cluster.is_authorized(Some("Bearer abc")));
         assert!(!cluster.is_authorized(Some("Bearer abd")));

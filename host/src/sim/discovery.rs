@@ -1,25 +1,27 @@
 //! Legacy API discovery (`/api`, `/apis`, `/api/v1`, `/apis/<group>/<version>`)
-//! and `/version`.
+//! and `/version`, built from the cluster's [`Catalog`].
 //!
-//! Responses are always `application/json`. kubectl and kube's `Discovery::run`
-//! ask for aggregated discovery first and fall back to these documents when the
-//! response `Content-Type` is plain JSON.
-//! TODO: serve aggregated discovery (`apidiscovery.k8s.io/v2`) when it is requested.
+//! kubectl and kube's `Discovery::run` ask for aggregated discovery first (see the
+//! `aggregated` module) and read these documents when the response `Content-Type`
+//! is plain JSON.
 
 use serde_json::{Value, json};
 
-use super::resources::{self, RESOURCES, VERBS};
+use super::catalog::Catalog;
+use super::profile::KubeVersion;
+use super::resources::{ResourceType, VERBS};
 
-/// Kubernetes version the simulator reports. kubectl's dispatcher on these machines
-/// picks the bundled kubectl from the minor version (1.27 to 1.33 are bundled).
+/// Kubernetes version that `sim-1` to `sim-3` report. kubectl's dispatcher on these
+/// machines picks the bundled kubectl from the minor version (1.27 to 1.33 are
+/// bundled); later clusters report other versions, as the `profile` module lists.
 pub const KUBERNETES_VERSION: &str = "v1.32.4";
 
-/// Returns the `/version` document.
-pub(crate) fn version() -> Value {
+/// Returns the `/version` document of a cluster that runs `version`.
+pub(crate) fn version(version: KubeVersion) -> Value {
     json!({
         "major": "1",
-        "minor": "32",
-        "gitVersion": KUBERNETES_VERSION,
+        "minor": version.minor.to_string(),
+        "gitVersion": version.git_version(),
         "gitCommit": "0000000000000000000000000000000000000000",
         "gitTreeState": "clean",
         "buildDate": "1970-01-01T00:00:00Z",
@@ -39,14 +41,19 @@ pub(crate) fn core_versions(address: &str) -> Value {
 }
 
 /// Returns the `/apis` document (APIGroupList) listing every named group.
-pub(crate) fn group_list() -> Value {
-    let groups: Vec<Value> = group_names().into_iter().filter_map(api_group).collect();
+pub(crate) fn group_list(catalog: &Catalog) -> Value {
+    let groups: Vec<Value> = catalog
+        .group_names()
+        .into_iter()
+        .filter_map(|group| api_group(catalog, group))
+        .collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
 /// Returns the `/apis/<group>` document (APIGroup), or `None` for an unknown group.
-pub(crate) fn api_group(group: &str) -> Option<Value> {
-    let versions: Vec<Value> = resources::group_versions()
+pub(crate) fn api_group(catalog: &Catalog, group: &str) -> Option<Value> {
+    let versions: Vec<Value> = catalog
+        .group_versions()
         .into_iter()
         .filter(|(name, _)| *name == group && !group.is_empty())
         .map(|(name, version)| json!({"groupVersion": format!("{name}/{version}"), "version": version}))
@@ -62,26 +69,12 @@ pub(crate) fn api_group(group: &str) -> Option<Value> {
 }
 
 /// Returns the APIResourceList of a group version, or `None` when nothing is served there.
-pub(crate) fn resource_list(group: &str, version: &str) -> Option<Value> {
-    let entries: Vec<Value> = RESOURCES
+pub(crate) fn resource_list(catalog: &Catalog, group: &str, version: &str) -> Option<Value> {
+    let entries: Vec<Value> = catalog
+        .resources()
         .iter()
         .filter(|resource| resource.group == group && resource.version == version)
-        .map(|resource| {
-            let mut entry = json!({
-                "name": resource.plural,
-                "singularName": resource.singular,
-                "namespaced": resource.namespaced,
-                "kind": resource.kind,
-                "verbs": VERBS,
-            });
-            if !resource.short_names.is_empty() {
-                entry["shortNames"] = json!(resource.short_names);
-            }
-            if !resource.categories.is_empty() {
-                entry["categories"] = json!(resource.categories);
-            }
-            entry
-        })
+        .map(|resource| resource_entry(resource))
         .collect();
     if entries.is_empty() {
         return None;
@@ -99,23 +92,32 @@ pub(crate) fn resource_list(group: &str, version: &str) -> Option<Value> {
     }))
 }
 
-fn group_names() -> Vec<&'static str> {
-    let mut names: Vec<&'static str> = Vec::new();
-    for (group, _) in resources::group_versions() {
-        if !group.is_empty() && !names.contains(&group) {
-            names.push(group);
-        }
+fn resource_entry(resource: &ResourceType) -> Value {
+    let mut entry = json!({
+        "name": resource.plural,
+        "singularName": resource.singular,
+        "namespaced": resource.namespaced,
+        "kind": resource.kind,
+        "verbs": VERBS,
+    });
+    if !resource.short_names.is_empty() {
+        entry["shortNames"] = json!(resource.short_names);
     }
-    names
+    if !resource.categories.is_empty() {
+        entry["categories"] = json!(resource.categories);
+    }
+    entry
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::store::Store;
 
     #[test]
     fn core_resource_list() {
-        let list = resource_list("", "v1").unwrap();
+        let catalog = Catalog::of(&Store::new(1));
+        let list = resource_list(&catalog, "", "v1").unwrap();
         assert_eq!(list["groupVersion"], "v1");
         let pods = list["resources"]
             .as_array()
@@ -129,12 +131,23 @@ mod tests {
 
     #[test]
     fn apps_group() {
-        let groups = group_list();
+        let catalog = Catalog::of(&Store::new(1));
+        let groups = group_list(&catalog);
         assert_eq!(groups["groups"][0]["name"], "apps");
         assert_eq!(
             groups["groups"][0]["preferredVersion"]["groupVersion"],
             "apps/v1"
         );
-        assert!(resource_list("apps", "v2").is_none());
+        assert!(resource_list(&catalog, "apps", "v2").is_none());
+    }
+
+    #[test]
+    fn version_document() {
+        let document = version(KubeVersion {
+            minor: 31,
+            patch: 6,
+        });
+        assert_eq!(document["minor"], "31");
+        assert_eq!(document["gitVersion"], "v1.31.6");
     }
 }

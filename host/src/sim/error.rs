@@ -7,6 +7,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use super::faults::FaultError;
+
 /// An error that stops the simulated fleet from starting, serving or shutting down.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
@@ -60,4 +62,62 @@ pub enum SimError {
     /// The process could not subscribe to Ctrl-C or SIGTERM.
     #[error("failed to listen for Ctrl-C or SIGTERM: {0}")]
     Signal(std::io::Error),
+
+    /// More faulty clusters were requested than the fleet has.
+    #[error(
+        "invalid faulty count {faulty}: the fleet has only {clusters} clusters; lower --faulty or raise --clusters"
+    )]
+    TooManyFaulty {
+        /// Number of faulty clusters requested.
+        faulty: usize,
+        /// Number of clusters in the fleet.
+        clusters: usize,
+    },
+
+    /// A cluster name is not one of the fleet's.
+    #[error("unknown cluster `{cluster}`: the fleet has clusters sim-1 to sim-{clusters}")]
+    UnknownCluster {
+        /// The name as given.
+        cluster: String,
+        /// Number of clusters in the fleet.
+        clusters: usize,
+    },
+
+    /// Faults with a value the simulator cannot inject.
+    #[error("invalid faults for cluster `{cluster}`: {source}")]
+    InvalidFaults {
+        /// The cluster the faults were meant for.
+        cluster: String,
+        /// What is wrong with them.
+        source: FaultError,
+    },
+
+    /// `down` or `wrong_ca` for a cluster on the shared port, where they would
+    /// affect every cluster on it.
+    #[error(
+        "cannot set down or wrong_ca on cluster `{cluster}` at run time: it shares the fleet's port; \
+         give it these faults in the fleet file or start the fleet with one port per cluster"
+    )]
+    SharedPortFault {
+        /// The cluster on the shared port.
+        cluster: String,
+    },
+
+    /// The fleet file could not be read.
+    #[error("failed to read fleet file {path}: {source}")]
+    ReadFleetFile {
+        /// Path of the fleet file.
+        path: PathBuf,
+        /// Error from the file system.
+        source: std::io::Error,
+    },
+
+    /// The fleet file is not valid TOML or has unknown keys or invalid values.
+    #[error("invalid fleet file {path}: {message}")]
+    ParseFleetFile {
+        /// Path of the fleet file.
+        path: PathBuf,
+        /// The TOML parser's message, with the line and column.
+        message: String,
+    },
 }

@@ -22,29 +22,45 @@
 //!
 //! The seeded objects of each cluster are listed in the `seed` module's documentation.
 
+mod aggregated;
 mod api;
+mod apply;
 mod base64;
+mod body;
+mod catalog;
 mod cluster;
 mod config_objects;
 mod control;
+mod crd;
 mod digest;
 mod discovery;
 mod error;
+mod events;
+mod extra_objects;
+mod faults;
 mod fields;
+mod fieldset;
 mod fleet;
+mod fleet_file;
 mod kubeconfig;
+mod managed;
+mod merge_keys;
 mod object;
 mod openapi;
 mod paging;
 mod patch;
 mod printers;
+mod profile;
 mod query;
 mod read;
+mod request_info;
 mod resources;
 mod seed;
 mod selector;
 mod server;
+mod shared_port;
 mod status;
+mod strategic;
 mod store;
 mod table;
 #[cfg(test)]
@@ -52,13 +68,17 @@ mod tests;
 mod time;
 mod tls;
 mod validate;
+mod watch;
+mod widgets;
 mod workloads;
 mod write;
 
 pub use cluster::ClusterCounts;
 pub use discovery::KUBERNETES_VERSION;
 pub use error::SimError;
-pub use fleet::{Fleet, FleetOptions, serve_until_interrupted};
+pub use faults::{FaultError, Faults, MAX_FAULT_DELAY, default_mix};
+pub use fleet::{Fleet, FleetOptions, Listen, serve_until_interrupted};
+pub use fleet_file::FleetFile;
 
 /// Request header whose distinct values each cluster counts as clients; the
 /// pool's clients send it.

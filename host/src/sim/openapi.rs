@@ -10,16 +10,18 @@
 
 use serde_json::{Map, Value, json};
 
+use super::catalog::Catalog;
 use super::digest::fnv1a;
-use super::discovery::KUBERNETES_VERSION;
-use super::resources::{self, RESOURCES, ResourceType};
+use super::profile::KubeVersion;
+use super::resources::ResourceType;
 
-/// Returns the `/openapi/v3` index, linking each group version's document.
-pub(crate) fn index() -> Value {
+/// Returns the `/openapi/v3` index of a cluster at `server`, linking each group
+/// version's document.
+pub(crate) fn index(catalog: &Catalog, server: KubeVersion) -> Value {
     let mut paths = Map::new();
-    for (group, version) in resources::group_versions() {
+    for (group, version) in catalog.group_versions() {
         let key = group_version_key(group, version);
-        let hash = fnv1a(&document(group, version).to_string());
+        let hash = fnv1a(&document(catalog, server, group, version).to_string());
         let url = format!("/openapi/v3/{key}?hash={hash:016X}");
         paths.insert(key, json!({"serverRelativeURL": url}));
     }
@@ -27,11 +29,12 @@ pub(crate) fn index() -> Value {
 }
 
 /// Returns the document at `/openapi/v3/<key>` (for example `api/v1`), if served.
-pub(crate) fn document_for_key(key: &str) -> Option<Value> {
-    resources::group_versions()
+pub(crate) fn document_for_key(catalog: &Catalog, server: KubeVersion, key: &str) -> Option<Value> {
+    catalog
+        .group_versions()
         .into_iter()
         .find(|(group, version)| group_version_key(group, version) == key)
-        .map(|(group, version)| document(group, version))
+        .map(|(group, version)| document(catalog, server, group, version))
 }
 
 fn group_version_key(group: &str, version: &str) -> String {
@@ -42,10 +45,11 @@ fn group_version_key(group: &str, version: &str) -> String {
     }
 }
 
-fn document(group: &str, version: &str) -> Value {
+fn document(catalog: &Catalog, server: KubeVersion, group: &str, version: &str) -> Value {
     let mut paths = Map::new();
     let mut schemas = Map::new();
-    for resource in RESOURCES
+    for resource in catalog
+        .resources()
         .iter()
         .filter(|resource| resource.group == group && resource.version == version)
     {
@@ -54,7 +58,7 @@ fn document(group: &str, version: &str) -> Value {
     }
     json!({
         "openapi": "3.0.0",
-        "info": {"title": "Kubernetes", "version": KUBERNETES_VERSION},
+        "info": {"title": "Kubernetes", "version": server.git_version()},
         "paths": paths,
         "components": {"schemas": schemas},
     })
@@ -117,13 +121,26 @@ fn gvk(resource: &ResourceType) -> Value {
     json!({"group": resource.group, "version": resource.version, "kind": resource.kind})
 }
 
+/// Returns the schema name kube-apiserver uses: `io.k8s.api.<group>.<version>.<Kind>`
+/// for built-in kinds and the reversed group for custom resources
+/// (`com.example.v1.Widget`).
 fn schema_name(resource: &ResourceType) -> String {
-    let group = if resource.group.is_empty() {
-        "core"
-    } else {
-        resource.group
-    };
-    format!("io.k8s.api.{group}.{}.{}", resource.version, resource.kind)
+    if resource.is_builtin() {
+        let group = resource
+            .group
+            .split('.')
+            .next()
+            .filter(|group| !group.is_empty());
+        let group = group.unwrap_or("core");
+        return format!("io.k8s.api.{group}.{}.{}", resource.version, resource.kind);
+    }
+    let reversed: Vec<&str> = resource.group.split('.').rev().collect();
+    format!(
+        "{}.{}.{}",
+        reversed.join("."),
+        resource.version,
+        resource.kind
+    )
 }
 
 /// Describes the common fields of an object and lets every other field through.
@@ -144,9 +161,18 @@ fn object_schema(resource: &ResourceType) -> Value {
 mod tests {
     use super::*;
 
+    const SERVER: KubeVersion = KubeVersion {
+        minor: 32,
+        patch: 4,
+    };
+
+    fn catalog() -> Catalog {
+        Catalog::of(&crate::sim::store::Store::new(1))
+    }
+
     #[test]
     fn patch_declares_field_validation() {
-        let document = document_for_key("apis/apps/v1").unwrap();
+        let document = document_for_key(&catalog(), SERVER, "apis/apps/v1").unwrap();
         let patch =
             &document["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
         assert_eq!(
@@ -164,11 +190,11 @@ mod tests {
 
     #[test]
     fn index_links_documents() {
-        let index = index();
+        let index = index(&catalog(), SERVER);
         let url = index["paths"]["api/v1"]["serverRelativeURL"]
             .as_str()
             .unwrap();
         assert!(url.starts_with("/openapi/v3/api/v1?hash="));
-        assert!(document_for_key("apis/batch/v1").is_none());
+        assert!(document_for_key(&catalog(), SERVER, "apis/batch/v1").is_none());
     }
 }

@@ -3,8 +3,9 @@
 //! A continue token is base64 of a small JSON document holding the key of the last
 //! object returned and the resourceVersion of the first page. Later pages read the
 //! store as it is then, and report the first page's resourceVersion.
-//! NOTE: kube-apiserver serves every page from one snapshot and returns 410 Expired
-//! once it is compacted; the simulator neither snapshots nor expires tokens.
+//! A token whose first page predates the cluster's last compaction gets 410 Expired.
+//! NOTE: kube-apiserver serves every page from one snapshot; the simulator reads
+//! later pages from the store as it is then.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -76,6 +77,21 @@ pub(crate) fn paginate(
         continue_token: Some(encode_token(revision, &last)),
         remaining: Some(remaining),
     })
+}
+
+/// Rejects a continue token issued before `oldest`, the oldest resourceVersion the
+/// cluster still keeps, with 410 Expired.
+pub(crate) fn check_not_expired(continue_token: Option<&str>, oldest: u64) -> ApiResult<()> {
+    let Some(token) = continue_token.filter(|token| !token.is_empty()) else {
+        return Ok(());
+    };
+    if decode_token(token)?.rv >= oldest {
+        return Ok(());
+    }
+    Err(ApiError::expired(
+        "The provided continue parameter is too old to display a consistent list result. \
+         You can start a new list without the continue parameter.",
+    ))
 }
 
 /// Parses the `limit` query parameter; an empty value means no limit.
@@ -176,6 +192,16 @@ mod tests {
     fn invalid_token_is_bad_request() {
         let error = paginate(items(2), 1, Some(1), Some("%%%")).unwrap_err();
         assert_eq!(error.reason, "BadRequest");
+    }
+
+    #[test]
+    fn old_token_expires() {
+        let page = paginate(items(3), 7, Some(1), None).unwrap();
+        let token = page.continue_token.as_deref();
+        assert!(check_not_expired(token, 7).is_ok());
+        let error = check_not_expired(token, 8).unwrap_err();
+        assert_eq!(error.code, http::StatusCode::GONE);
+        assert_eq!(error.reason, "Expired");
     }
 
     #[test]

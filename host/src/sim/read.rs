@@ -88,15 +88,15 @@ pub(crate) fn get(cluster: &Cluster, request: &ApiRequest, target: &Target) -> A
 
 /// GET of a collection: list with selectors and paging.
 pub(crate) fn list(cluster: &Cluster, request: &ApiRequest, target: &Target) -> ApiResult<Reply> {
-    if request.query.flag("watch") {
-        // TODO: stream watch events (with bookmarks) instead of rejecting watches.
-        return Err(ApiError::method_not_allowed());
-    }
     let labels = LabelSelector::parse(request.query.text("labelSelector"))
         .map_err(|error| ApiError::bad_request(error.to_string()))?;
     let fields = FieldSelector::parse(request.query.text("fieldSelector"), target.resource)
         .map_err(|error| ApiError::bad_request(error.to_string()))?;
     let limit = paging::parse_limit(request.query.text("limit"))?;
+    paging::check_not_expired(
+        request.query.get("continue"),
+        cluster.store.oldest_revision(),
+    )?;
 
     let snapshot = cluster
         .store

@@ -3,9 +3,11 @@
 //! Discovery, OpenAPI, routing, tables and selectors all read this one list, so
 //! adding a resource here makes it appear everywhere at once.
 
-/// Verbs every served resource supports. `watch` and `deletecollection` are absent
-/// because the simulator does not implement them yet, and clients read this list.
-pub(crate) const VERBS: &[&str] = &["create", "delete", "get", "list", "patch", "update"];
+/// Verbs every served resource supports. `deletecollection` is absent because the
+/// simulator does not implement it, and clients read this list.
+pub(crate) const VERBS: &[&str] = &[
+    "create", "delete", "get", "list", "patch", "update", "watch",
+];
 
 /// One API resource: its group, version, names and scope.
 #[derive(Debug, PartialEq, Eq)]
@@ -30,6 +32,24 @@ pub(crate) struct ResourceType {
     pub(crate) has_status: bool,
     /// Rule that object names must follow.
     pub(crate) name_rule: NameRule,
+    /// Extra Table columns of a custom resource (`additionalPrinterColumns`); empty
+    /// for built-in kinds, whose columns the `table` module defines.
+    pub(crate) printer_columns: &'static [PrinterColumn],
+}
+
+/// One `additionalPrinterColumns` entry of a CustomResourceDefinition version.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct PrinterColumn {
+    /// Column name, such as `Size`.
+    pub(crate) name: &'static str,
+    /// OpenAPI type of the cells, such as `string` or `integer`.
+    pub(crate) kind: &'static str,
+    /// Simple JSON path of the value, such as `.spec.size`.
+    pub(crate) json_path: &'static str,
+    /// Column description.
+    pub(crate) description: &'static str,
+    /// Priority; kubectl shows priority 0 columns by default and the others with `-o wide`.
+    pub(crate) priority: u8,
 }
 
 /// Naming rule for object names, as kube-apiserver validates them.
@@ -43,7 +63,30 @@ pub(crate) enum NameRule {
     Rfc1035Label,
 }
 
+/// Identity of a resource within a cluster: its group and plural name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct ResourceId {
+    /// API group, empty for the core group.
+    pub(crate) group: &'static str,
+    /// Plural resource name.
+    pub(crate) plural: &'static str,
+}
+
 impl ResourceType {
+    /// Returns whether the resource is one of the built-in [`RESOURCES`], not one a
+    /// CustomResourceDefinition defines.
+    pub(crate) fn is_builtin(&self) -> bool {
+        RESOURCES.iter().any(|known| std::ptr::eq(known, self))
+    }
+
+    /// Returns the group and plural name that identify the resource.
+    pub(crate) fn id(&self) -> ResourceId {
+        ResourceId {
+            group: self.group,
+            plural: self.plural,
+        }
+    }
+
     /// Returns `group/version`, or `version` for the core group.
     pub(crate) fn api_version(&self) -> String {
         if self.group.is_empty() {
@@ -75,6 +118,7 @@ impl ResourceType {
 
 const CORE: &str = "";
 const APPS: &str = "apps";
+const API_EXTENSIONS: &str = "apiextensions.k8s.io";
 
 /// Every resource the simulator serves, in discovery order.
 pub(crate) static RESOURCES: &[ResourceType] = &[
@@ -89,6 +133,7 @@ pub(crate) static RESOURCES: &[ResourceType] = &[
         categories: &[],
         has_status: false,
         name_rule: NameRule::Subdomain,
+        printer_columns: &[],
     },
     ResourceType {
         group: CORE,
@@ -101,6 +146,7 @@ pub(crate) static RESOURCES: &[ResourceType] = &[
         categories: &[],
         has_status: true,
         name_rule: NameRule::Label,
+        printer_columns: &[],
     },
     ResourceType {
         group: CORE,
@@ -113,6 +159,7 @@ pub(crate) static RESOURCES: &[ResourceType] = &[
         categories: &[],
         has_status: true,
         name_rule: NameRule::Subdomain,
+        printer_columns: &[],
     },
     ResourceType {
         group: CORE,
@@ -125,6 +172,7 @@ pub(crate) static RESOURCES: &[ResourceType] = &[
         categories: &["all"],
         has_status: true,
         name_rule: NameRule::Subdomain,
+        printer_columns: &[],
     },
     ResourceType {
         group: CORE,
@@ -137,6 +185,7 @@ pub(crate) static RESOURCES: &[ResourceType] = &[
         categories: &[],
         has_status: false,
         name_rule: NameRule::Subdomain,
+        printer_columns: &[],
     },
     ResourceType {
         group: CORE,
@@ -149,6 +198,7 @@ pub(crate) static RESOURCES: &[ResourceType] = &[
         categories: &["all"],
         has_status: true,
         name_rule: NameRule::Rfc1035Label,
+        printer_columns: &[],
     },
     ResourceType {
         group: APPS,
@@ -161,6 +211,7 @@ pub(crate) static RESOURCES: &[ResourceType] = &[
         categories: &["all"],
         has_status: true,
         name_rule: NameRule::Subdomain,
+        printer_columns: &[],
     },
     ResourceType {
         group: APPS,
@@ -173,25 +224,52 @@ pub(crate) static RESOURCES: &[ResourceType] = &[
         categories: &["all"],
         has_status: true,
         name_rule: NameRule::Subdomain,
+        printer_columns: &[],
+    },
+    ResourceType {
+        group: API_EXTENSIONS,
+        version: "v1",
+        plural: "customresourcedefinitions",
+        singular: "customresourcedefinition",
+        kind: "CustomResourceDefinition",
+        namespaced: false,
+        short_names: &["crd", "crds"],
+        categories: &["api-extensions"],
+        has_status: true,
+        name_rule: NameRule::Subdomain,
+        printer_columns: &[],
     },
 ];
 
-/// Finds the resource served at `group`/`version` under the plural name `plural`.
+/// Finds the built-in resource served at `group`/`version` under the plural name `plural`.
 pub(crate) fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceType> {
     RESOURCES.iter().find(|resource| {
         resource.group == group && resource.version == version && resource.plural == plural
     })
 }
 
-/// Finds the resource of `kind` in the core group or `apps`.
+/// Finds the built-in resource of `kind`.
 pub(crate) fn by_kind(kind: &str) -> Option<&'static ResourceType> {
     RESOURCES.iter().find(|resource| resource.kind == kind)
 }
 
-/// Lists the served group versions as `(group, version)`, core first, without repeats.
-pub(crate) fn group_versions() -> Vec<(&'static str, &'static str)> {
+/// Returns the CustomResourceDefinition resource.
+pub(crate) fn custom_resource_definitions() -> &'static ResourceType {
+    find(API_EXTENSIONS, "v1", "customresourcedefinitions").expect("CRDs are in the catalog")
+}
+
+/// Returns the Namespace resource.
+pub(crate) fn namespaces() -> &'static ResourceType {
+    find(CORE, "v1", "namespaces").expect("namespaces are in the catalog")
+}
+
+/// Lists the group versions of `resources` as `(group, version)` in their order,
+/// without repeats.
+pub(crate) fn group_versions(
+    resources: &[&'static ResourceType],
+) -> Vec<(&'static str, &'static str)> {
     let mut versions: Vec<(&'static str, &'static str)> = Vec::new();
-    for resource in RESOURCES {
+    for resource in resources {
         let pair = (resource.group, resource.version);
         if !versions.contains(&pair) {
             versions.push(pair);

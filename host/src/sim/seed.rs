@@ -49,12 +49,12 @@
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 
+use super::catalog::Catalog;
 use super::config_objects;
 use super::digest::fnv1a;
 use super::resources::{self, ResourceType};
 use super::store::Store;
-use super::time;
-use super::workloads;
+use super::{profile, time, widgets, workloads};
 
 /// The seeded layout of one cluster.
 pub(crate) struct Variant {
@@ -66,32 +66,45 @@ pub(crate) struct Variant {
     pub(crate) last_worker_not_ready: bool,
     /// Letter used in tables and docs.
     pub(crate) letter: char,
+    /// Whether the cluster runs workloads (deployments, pods) and stores config
+    /// maps and secrets.
+    pub(crate) workloads: bool,
 }
 
-const VARIANTS: [Variant; 3] = [
+const VARIANTS: [Variant; 4] = [
     Variant {
         app_namespaces: &["shop", "payments"],
         workers: 1,
         last_worker_not_ready: false,
         letter: 'A',
+        workloads: true,
     },
     Variant {
         app_namespaces: &["shop", "payments", "analytics"],
         workers: 2,
         last_worker_not_ready: true,
         letter: 'B',
+        workloads: true,
     },
     Variant {
         app_namespaces: &["shop", "analytics", "monitoring"],
         workers: 0,
         last_worker_not_ready: false,
         letter: 'C',
+        workloads: true,
+    },
+    Variant {
+        app_namespaces: &["sandbox"],
+        workers: 1,
+        last_worker_not_ready: false,
+        letter: 'D',
+        workloads: false,
     },
 ];
 
-/// Returns the variant of the cluster with 1-based `cluster_index`.
+/// Returns the variant of the cluster with 1-based `cluster_index`, as its profile names it.
 pub(crate) fn variant(cluster_index: usize) -> &'static Variant {
-    &VARIANTS[(cluster_index.max(1) - 1) % VARIANTS.len()]
+    &VARIANTS[profile::of(cluster_index).variant]
 }
 
 /// Seeding context shared by the seed functions.
@@ -125,11 +138,13 @@ impl Seeder<'_> {
         metadata
     }
 
-    /// Stores `object` under the resource of its `kind`.
+    /// Stores `object` under the resource of its `kind`: a built-in kind, or a
+    /// custom kind (with `apiVersion`) whose definition is already stored.
     pub(crate) fn put(&self, object: Value) {
         let kind = object["kind"].as_str().unwrap_or_default();
-        let resource: &ResourceType =
-            resources::by_kind(kind).expect("seeded kinds are in the catalog");
+        let resource: &ResourceType = resources::by_kind(kind)
+            .or_else(|| Catalog::of(self.store).of_object(&object))
+            .expect("seeded kinds are in the catalog");
         let mut object = object;
         if let Some(root) = object.as_object_mut() {
             root.remove("kind");
@@ -197,10 +212,15 @@ pub(crate) fn seed(store: &Store, cluster_index: usize, start: Timestamp) {
     };
     seed_namespaces(&seeder);
     seed_nodes(&seeder);
-    workloads::seed_workloads(&seeder);
-    config_objects::seed_config_maps(&seeder);
-    config_objects::seed_secrets(&seeder);
+    if seeder.variant.workloads {
+        workloads::seed_workloads(&seeder);
+        config_objects::seed_config_maps(&seeder);
+        config_objects::seed_secrets(&seeder);
+    }
     config_objects::seed_services(&seeder);
+    if profile::of(cluster_index).widgets {
+        widgets::seed_widgets(&seeder);
+    }
 }
 
 fn seed_namespaces(seeder: &Seeder<'_>) {
@@ -269,7 +289,7 @@ fn node(seeder: &Seeder<'_>, name: &str, position: usize, role: NodeRole) -> Val
             {"type": "InternalIP", "address": seeder.node_ip(position)},
             {"type": "Hostname", "address": name},
         ],
-        "nodeInfo": node_info(name),
+        "nodeInfo": node_info(name, &profile::of(seeder.cluster_index).version.git_version()),
     });
     json!({"kind": "Node", "metadata": metadata, "spec": spec, "status": status})
 }
@@ -288,11 +308,11 @@ fn node_labels(name: &str, control_plane: bool) -> Value {
     labels
 }
 
-fn node_info(name: &str) -> Value {
+fn node_info(name: &str, version: &str) -> Value {
     let id = |suffix: &str| format!("{:032x}", u128::from(fnv1a(&format!("{name}{suffix}"))));
     json!({
-        "kubeletVersion": super::discovery::KUBERNETES_VERSION,
-        "kubeProxyVersion": super::discovery::KUBERNETES_VERSION,
+        "kubeletVersion": version,
+        "kubeProxyVersion": version,
         "osImage": "Debian GNU/Linux 12 (bookworm)",
         "kernelVersion": "6.1.0-31-amd64",
         "containerRuntimeVersion": "containerd://1.7.24",

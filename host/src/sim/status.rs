@@ -96,7 +96,12 @@ impl ApiError {
             [single] => single.clone(),
             _ => format!("[{}]", summary.join(", ")),
         };
-        let message = format!("{} \"{name}\" is invalid: {summary}", resource.kind);
+        let kind = if resource.group.is_empty() {
+            resource.kind.to_string()
+        } else {
+            format!("{}.{}", resource.kind, resource.group)
+        };
+        let message = format!("{kind} \"{name}\" is invalid: {summary}");
         let causes: Vec<Value> = causes
             .into_iter()
             .map(|cause| {
@@ -108,6 +113,34 @@ impl ApiError {
             details["group"] = json!(resource.group);
         }
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", message).with_details(details)
+    }
+
+    /// 422 for invalid request options, such as apply without `fieldManager`;
+    /// `kind` is the options kind, such as `PatchOptions`.
+    pub(crate) fn invalid_options(kind: &str, cause: Cause) -> Self {
+        let message = format!(
+            "{kind}.meta.k8s.io \"\" is invalid: {}: {}",
+            cause.field, cause.message
+        );
+        let details = json!({
+            "group": "meta.k8s.io",
+            "kind": kind,
+            "causes": [{"reason": cause.reason, "message": cause.message, "field": cause.field}],
+        });
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", message).with_details(details)
+    }
+
+    /// 409 for a server-side apply whose fields other managers own; `causes` names
+    /// each manager and field.
+    pub(crate) fn apply_conflict(
+        resource: &ResourceType,
+        name: &str,
+        message: String,
+        causes: Vec<Value>,
+    ) -> Self {
+        let mut details = resource_details(resource, name);
+        details["causes"] = json!(causes);
+        Self::new(StatusCode::CONFLICT, "Conflict", message).with_details(details)
     }
 
     /// 422 for a patch that cannot be applied to the stored object.
@@ -123,6 +156,11 @@ impl ApiError {
         );
         Self::new(StatusCode::FORBIDDEN, "Forbidden", message)
             .with_details(resource_details(resource, name))
+    }
+
+    /// 410 for a resourceVersion or continue token older than the event history.
+    pub(crate) fn expired(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::GONE, "Expired", message)
     }
 
     /// 401 for a request without this cluster's bearer token.

@@ -85,24 +85,29 @@ pub(crate) fn table(
     list_metadata: Value,
     include: IncludeObject,
 ) -> Value {
-    let (columns, printer) = layout(resource.plural);
     let now = time::now();
-    let rows: Vec<Value> = objects
-        .iter()
-        .map(|object| row(resource, object, printer(object, now), include))
-        .collect();
-    let definitions: Vec<Value> = columns
-        .iter()
-        .map(|column| {
-            json!({
-                "name": column.name,
-                "type": column.kind,
-                "format": column.format,
-                "description": column.description,
-                "priority": column.priority,
+    let (definitions, rows) = if resource.printer_columns.is_empty() {
+        let (columns, printer) = layout(resource.plural);
+        let definitions = columns.iter().map(Column::definition).collect();
+        let rows: Vec<Value> = objects
+            .iter()
+            .map(|object| row(resource, object, printer(object, now), include))
+            .collect();
+        (definitions, rows)
+    } else {
+        let rows: Vec<Value> = objects
+            .iter()
+            .map(|object| {
+                row(
+                    resource,
+                    object,
+                    custom_cells(resource, object, now),
+                    include,
+                )
             })
-        })
-        .collect();
+            .collect();
+        (custom_definitions(resource), rows)
+    };
     json!({
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
@@ -110,6 +115,48 @@ pub(crate) fn table(
         "columnDefinitions": definitions,
         "rows": rows,
     })
+}
+
+impl Column {
+    fn definition(&self) -> Value {
+        json!({
+            "name": self.name,
+            "type": self.kind,
+            "format": self.format,
+            "description": self.description,
+            "priority": self.priority,
+        })
+    }
+}
+
+/// Returns the NAME column followed by a custom resource's printer columns.
+fn custom_definitions(resource: &ResourceType) -> Vec<Value> {
+    let custom = resource.printer_columns.iter().map(|column| {
+        json!({
+            "name": column.name,
+            "type": column.kind,
+            "format": "",
+            "description": column.description,
+            "priority": column.priority,
+        })
+    });
+    std::iter::once(NAME.definition()).chain(custom).collect()
+}
+
+/// Returns a custom resource's cells: its name, then each printer column's value
+/// at the column's JSON path. `date` columns show the age, as kube-apiserver prints them.
+fn custom_cells(resource: &ResourceType, object: &Value, now: Timestamp) -> Vec<Value> {
+    let custom = resource.printer_columns.iter().map(|column| {
+        let pointer = column.json_path.replace('.', "/");
+        match object.pointer(&pointer) {
+            Some(Value::String(text)) if column.kind == "date" => json!(time::age(text, now)),
+            Some(value) => value.clone(),
+            None => Value::Null,
+        }
+    });
+    std::iter::once(json!(meta_str(object, "name")))
+        .chain(custom)
+        .collect()
 }
 
 /// Returns the `PartialObjectMetadata` form of an object.

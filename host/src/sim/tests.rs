@@ -257,7 +257,16 @@ async fn control_endpoint_counts() {
     let counts: serde_json::Value = serde_json::from_str(body).unwrap();
     assert_eq!(
         counts["sim-1"],
-        json!({"connections": 0, "requests": 0, "clients": 0})
+        json!({
+            "connections": 0,
+            "tls_handshakes": 0,
+            "requests": 0,
+            "clients": 0,
+            "requests_by_verb": {},
+            "requests_by_verb_path": {},
+            "watches_open": 0,
+            "watches_started": 0,
+        })
     );
     assert!(counts["sim-2"].is_object());
     fleet.shutdown().await;
@@ -278,6 +287,7 @@ async fn request_latency_delays_replies() {
     let options = FleetOptions {
         clusters: 1,
         request_latency: std::time::Duration::from_millis(150),
+        ..FleetOptions::default()
     };
     let fleet = Fleet::start(options).await.unwrap();
     let kube = client(fleet.kubeconfig(), "sim-1", "sim-1/1").await;

@@ -1,5 +1,9 @@
 //! Writes: create (POST), replace (PUT), patch (PATCH) and delete (DELETE),
-//! with `dryRun=All`, server-set metadata and kube-apiserver's error statuses.
+//! with `dryRun=All`, server-set metadata, managedFields and kube-apiserver's
+//! error statuses. Server-side apply lives in the `apply` module.
+//!
+//! A dry run (`dryRun=All`) validates and returns what would be stored, but stores
+//! nothing and sends no watch event.
 
 use http::StatusCode;
 use serde_json::{Value, json};
@@ -9,12 +13,14 @@ use super::cluster::Cluster;
 use super::digest::name_suffix;
 use super::object;
 use super::patch::{json_patch, merge_patch};
+use super::strategic::strategic_merge;
+use super::{apply, managed};
 use super::read::with_type;
-use super::resources::ResourceType;
+use super::resources::{self, ResourceType};
 use super::status::{ApiError, ApiResult, deleted_status};
 use super::store::{Commit, ObjectKey};
-use super::time;
 use super::validate::validate_create;
+use super::{crd, time};
 
 /// Namespaces kube-apiserver never lets clients delete.
 const PROTECTED_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public"];
@@ -28,8 +34,20 @@ pub(crate) fn create(cluster: &Cluster, request: &ApiRequest, target: &Target) -
     if resource.namespaced && target.namespace.is_none() {
         return Err(ApiError::method_not_allowed());
     }
-    let mut object = decode_body(request, resource)?;
+    let mut object = decode_typed(request, resource, &request.body)?;
     place_in_namespace(&mut object, target);
+    managed::record_update(None, &mut object, field_manager(request), &resource.api_version());
+    let created = create_object(cluster, request, resource, object)?;
+    Ok(Reply::Json(StatusCode::CREATED, created))
+}
+
+/// Names, validates, defaults and stores a new object; returns it typed.
+pub(crate) fn create_object(
+    cluster: &Cluster,
+    request: &ApiRequest,
+    resource: &ResourceType,
+    mut object: Value,
+) -> ApiResult<Value> {
     if object::name(&object).is_empty() {
         let prefix = object::meta_str(&object, "generateName").to_string();
         if !prefix.is_empty() {
@@ -38,12 +56,13 @@ pub(crate) fn create(cluster: &Cluster, request: &ApiRequest, target: &Target) -
         }
     }
     validate_create(resource, &object)?;
+    if resource.id() == resources::custom_resource_definitions().id() {
+        crd::validate(resource, &object)?;
+    }
     apply_create_defaults(resource, &mut object);
     let created = cluster.store.create(resource, object, commit(request))?;
-    Ok(Reply::Json(
-        StatusCode::CREATED,
-        with_type(resource, created),
-    ))
+    tracing::debug!(resource = resource.plural, name = object::name(&created), dry_run = commit(request) == Commit::DryRun, "created object");
+    Ok(with_type(resource, created))
 }
 
 /// PUT replacing an existing object.
@@ -54,7 +73,7 @@ pub(crate) fn replace(
 ) -> ApiResult<Reply> {
     let resource = target.resource;
     let key = target_key(target);
-    let mut object = decode_body(request, resource)?;
+    let mut object = decode_typed(request, resource, &request.body)?;
     let sent_name = object::name(&object).to_string();
     if sent_name.is_empty() {
         object::set_meta(&mut object, "name", key.name.clone());
@@ -65,46 +84,72 @@ pub(crate) fn replace(
         )));
     }
     place_in_namespace(&mut object, target);
+    let manager = field_manager(request);
     let updated = cluster
         .store
-        .update(resource, &key, commit(request), |_| Ok(object))?;
+        .update(resource, &key, commit(request), |current| {
+            managed::record_update(Some(current), &mut object, manager, &resource.api_version());
+            Ok(object)
+        })?;
     Ok(Reply::ok(with_type(resource, updated)))
 }
 
-/// PATCH with a JSON merge patch or a JSON patch.
+/// The patch formats of `PATCH` requests other than server-side apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PatchType {
+    Merge,
+    Json,
+    Strategic,
+}
+
+/// PATCH with a JSON merge patch, a JSON patch, a strategic merge patch (built-in
+/// kinds only, as in kube-apiserver) or a server-side apply configuration.
 pub(crate) fn patch(cluster: &Cluster, request: &ApiRequest, target: &Target) -> ApiResult<Reply> {
     let resource = target.resource;
-    let key = target_key(target);
-    let merge = match media_type(request) {
-        "application/merge-patch+json" => true,
-        "application/json-patch+json" => false,
-        // TODO: strategic merge patch and server-side apply.
+    let patch_type = match media_type(request) {
+        "application/merge-patch+json" => PatchType::Merge,
+        "application/json-patch+json" => PatchType::Json,
+        "application/strategic-merge-patch+json" if resource.is_builtin() => PatchType::Strategic,
+        "application/apply-patch+yaml" => return apply::handle(cluster, request, target),
         other => {
-            let accepted = "application/json-patch+json, application/merge-patch+json";
-            return Err(ApiError::unsupported_media_type(other, accepted));
+            let mut accepted = "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml".to_string();
+            if resource.is_builtin() {
+                accepted.push_str(", application/strategic-merge-patch+json");
+            }
+            return Err(ApiError::unsupported_media_type(other, &accepted));
         }
     };
     let document: Value = serde_json::from_slice(&request.body).map_err(|error| {
         ApiError::bad_request(format!("failed to decode the patch as JSON: {error}"))
     })?;
+    let key = target_key(target);
+    let manager = field_manager(request);
     let updated = cluster
         .store
         .update(resource, &key, commit(request), |current| {
-            let mut patched = current.clone();
-            if merge {
-                merge_patch(&mut patched, &document);
-            } else {
-                json_patch(&mut patched, &document)
-                    .map_err(|error| ApiError::unprocessable(error.to_string()))?;
-            }
+            let mut patched = patched(current, &document, patch_type)?;
             if object::name(&patched) != key.name || object::namespace(&patched) != key.namespace {
                 return Err(ApiError::bad_request(
                     "metadata.name and metadata.namespace cannot be changed by a patch",
                 ));
             }
+            managed::record_update(Some(current), &mut patched, manager, &resource.api_version());
             Ok(patched)
         })?;
     Ok(Reply::ok(with_type(resource, updated)))
+}
+
+/// Applies one patch document to a copy of the stored object.
+fn patched(current: &Value, document: &Value, patch_type: PatchType) -> ApiResult<Value> {
+    let mut patched = current.clone();
+    match patch_type {
+        PatchType::Merge => merge_patch(&mut patched, document),
+        PatchType::Json => json_patch(&mut patched, document)
+            .map_err(|error| ApiError::unprocessable(error.to_string()))?,
+        PatchType::Strategic => strategic_merge(&mut patched, document)
+            .map_err(|error| ApiError::unprocessable(error.to_string()))?,
+    }
+    Ok(patched)
 }
 
 /// DELETE of one object. Pods and namespaces return the deleted object; other kinds
@@ -138,7 +183,8 @@ fn media_type(request: &ApiRequest) -> &str {
     content_type.trim()
 }
 
-fn commit(request: &ApiRequest) -> Commit {
+/// Returns whether the request writes or only checks (`dryRun=All`).
+pub(crate) fn commit(request: &ApiRequest) -> Commit {
     if request.query.get("dryRun") == Some("All") {
         Commit::DryRun
     } else {
@@ -146,7 +192,16 @@ fn commit(request: &ApiRequest) -> Commit {
     }
 }
 
-fn target_key(target: &Target) -> ObjectKey {
+/// Returns the `fieldManager` query parameter, or the default manager name.
+fn field_manager(request: &ApiRequest) -> &str {
+    match request.query.text("fieldManager") {
+        "" => managed::DEFAULT_MANAGER,
+        manager => manager,
+    }
+}
+
+/// Returns the key of the object a path names.
+pub(crate) fn target_key(target: &Target) -> ObjectKey {
     ObjectKey::new(
         target.namespace.as_deref().unwrap_or_default(),
         target.name.as_deref().unwrap_or_default(),
@@ -155,8 +210,8 @@ fn target_key(target: &Target) -> ObjectKey {
 
 /// Decodes a JSON or YAML body into an object and checks its kind and apiVersion
 /// when the body sets them.
-fn decode_body(request: &ApiRequest, resource: &ResourceType) -> ApiResult<Value> {
-    let object = parse_body(request)?;
+pub(crate) fn decode_typed(request: &ApiRequest, resource: &ResourceType, body: &[u8]) -> ApiResult<Value> {
+    let object = parse_body(request, body)?;
     if !object.is_object() {
         return Err(ApiError::bad_request(
             "the request body must be a JSON object",
@@ -178,18 +233,18 @@ fn decode_body(request: &ApiRequest, resource: &ResourceType) -> ApiResult<Value
     Ok(object)
 }
 
-fn parse_body(request: &ApiRequest) -> ApiResult<Value> {
+fn parse_body(request: &ApiRequest, body: &[u8]) -> ApiResult<Value> {
     let decode_error = |format: &str, error: &dyn std::fmt::Display| {
         ApiError::bad_request(format!(
             "failed to decode the request body as {format}: {error}"
         ))
     };
     match media_type(request) {
-        "application/yaml" => {
-            serde_yaml::from_slice(&request.body).map_err(|error| decode_error("YAML", &error))
+        "application/yaml" | "application/apply-patch+yaml" => {
+            serde_yaml::from_slice(body).map_err(|error| decode_error("YAML", &error))
         }
         "" | "application/json" | "*/*" => {
-            serde_json::from_slice(&request.body).map_err(|error| decode_error("JSON", &error))
+            serde_json::from_slice(body).map_err(|error| decode_error("JSON", &error))
         }
         // NOTE: kubectl's generator commands (`create configmap`, `run`) send protobuf,
         // which the simulator does not decode.
@@ -202,7 +257,7 @@ fn parse_body(request: &ApiRequest) -> ApiResult<Value> {
 
 /// Sets `metadata.namespace` from the path, which wins over the body, and clears it
 /// for cluster-scoped resources.
-fn place_in_namespace(object: &mut Value, target: &Target) {
+pub(crate) fn place_in_namespace(object: &mut Value, target: &Target) {
     match (&target.namespace, target.resource.namespaced) {
         (Some(namespace), true) => object::set_meta(object, "namespace", namespace.clone()),
         _ => {
@@ -215,6 +270,7 @@ fn place_in_namespace(object: &mut Value, target: &Target) {
 /// kinds whose clients rely on them.
 fn apply_create_defaults(resource: &ResourceType, object: &mut Value) {
     let name = object::name(object).to_string();
+    let crd_status = crd::accepted_status(object);
     let Some(root) = object.as_object_mut() else {
         return;
     };
@@ -235,6 +291,9 @@ fn apply_create_defaults(resource: &ResourceType, object: &mut Value) {
         }
         "secrets" if !root.contains_key("type") => {
             root.insert("type".into(), json!("Opaque"));
+        }
+        "customresourcedefinitions" if resource.is_builtin() => {
+            root.insert("status".into(), crd_status);
         }
         _ => {}
     }

@@ -1,0 +1,559 @@
+//! The lazy cluster pool: a client exists only while a cluster is in use.
+//!
+//! Each configured cluster has an entry whose state is not started,
+//! starting, ready, failed or evicted. The first checkout of a cluster
+//! starts its client; concurrent first checkouts share that one start, so a
+//! cluster never gets two clients at once. The rules of [`PoolConfig`] then
+//! apply:
+//!
+//! - a failed start is remembered, and its error returned without dialling
+//!   again, until a backoff that doubles with each failure has passed;
+//! - a client checked out `max_access_count` times is replaced on its next
+//!   checkout;
+//! - a client unused for `max_idle` is evicted by [`Pool::evict_idle`],
+//!   which the janitor task calls;
+//! - beyond `max_live` live clients, the least recently used is evicted.
+//!
+//! The pool hands out clones of the client, which are cheap handles, so an
+//! eviction or a replacement never breaks a request already running: it
+//! finishes on the old client. How a client is built is behind
+//! [`ClientFactory`], which keeps the pool's rules testable without a
+//! cluster.
+
+mod config;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
+use parking_lot::Mutex;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+pub use config::PoolConfig;
+
+use crate::inventory::{ClusterConfig, Inventory, InventoryError};
+
+/// Builds the client of one cluster.
+pub trait ClientFactory: Send + Sync + 'static {
+    /// The client handed out by the pool; clones must be cheap.
+    type Client: Clone + Send + Sync + 'static;
+
+    /// Builds a client for `cluster` and completes its first request.
+    /// `serial` numbers the clients the pool has built, starting at 1.
+    fn connect(
+        &self,
+        cluster: Arc<ClusterConfig>,
+        serial: u64,
+    ) -> impl Future<Output = Result<Self::Client, ConnectError>> + Send;
+}
+
+/// Why a cluster's client could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The cluster's configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] InventoryError),
+    /// The client could not be built from the configuration.
+    #[error("failed to build client: {0}")]
+    Build(#[source] kube::Error),
+    /// The cluster's discovery requests failed.
+    #[error("discovery failed: {0}")]
+    Discovery(#[source] kube::Error),
+    /// Starting took longer than allowed.
+    #[error("timed out after {} starting the client", humantime::format_duration(*.0))]
+    Timeout(Duration),
+    /// The task starting the client ended without a result.
+    #[error("client start was interrupted: {0}")]
+    Interrupted(String),
+}
+
+/// Errors returned by [`Pool::checkout`].
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PoolError {
+    /// The cluster is not configured.
+    #[error("unknown cluster `{0}`: run `lazyhost clusters` to list the configured ones")]
+    UnknownCluster(String),
+    /// The cluster's client failed to start.
+    #[error("cluster `{cluster}` is unavailable: {source}")]
+    Connect {
+        /// The cluster.
+        cluster: String,
+        /// The start's error, shared by every caller that waited on it.
+        #[source]
+        source: Arc<ConnectError>,
+    },
+}
+
+/// Why a live client was let go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EvictReason {
+    /// Unused for longer than `max_idle`.
+    Idle,
+    /// Least recently used while the pool was over `max_live`.
+    OverCap,
+}
+
+/// The pool state of one cluster, for display.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ClusterState {
+    /// No client has been built.
+    NotStarted,
+    /// A client is being built.
+    Starting,
+    /// A client is live.
+    Ready {
+        /// Serial number of the live client.
+        serial: u64,
+        /// Checkouts of the live client.
+        accesses: u64,
+        /// Time since the client was built.
+        age: Duration,
+        /// Time since the client was last checked out.
+        idle_for: Duration,
+    },
+    /// The last start failed.
+    Failed {
+        /// The start's error.
+        error: String,
+        /// Failed starts in a row.
+        failures: u32,
+        /// Time until the next start may be tried.
+        retry_in: Duration,
+    },
+    /// The client was evicted; the next checkout starts a new one.
+    Evicted(EvictReason),
+}
+
+/// Pool figures for the statistics snapshot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Clusters configured.
+    pub total: u32,
+    /// Clusters with a live client.
+    pub initialized: u32,
+    /// Live clients unused for longer than the idle threshold.
+    pub idle: u32,
+    /// Clients built since the pool was created.
+    pub clients_built: u64,
+    /// Starts that failed.
+    pub start_failures: u64,
+    /// Clients evicted for being idle.
+    pub evicted_idle: u64,
+    /// Clients evicted to stay within `max_live`.
+    pub evicted_over_cap: u64,
+    /// Clients replaced after `max_access_count` checkouts.
+    pub recycled: u64,
+}
+
+type StartFuture<C> = Shared<BoxFuture<'static, Result<C, Arc<ConnectError>>>>;
+
+enum State<C> {
+    NotStarted,
+    Starting(StartFuture<C>),
+    Ready(Live<C>),
+    Failed {
+        error: Arc<ConnectError>,
+        failures: u32,
+        retry_at: Instant,
+    },
+    Evicted(EvictReason),
+}
+
+struct Live<C> {
+    client: C,
+    serial: u64,
+    created: Instant,
+    last_access: Instant,
+    accesses: u64,
+}
+
+struct Entry<C> {
+    cluster: Arc<ClusterConfig>,
+    state: Mutex<State<C>>,
+}
+
+#[derive(Default)]
+struct Counters {
+    serials: AtomicU64,
+    start_failures: AtomicU64,
+    evicted_idle: AtomicU64,
+    evicted_over_cap: AtomicU64,
+    recycled: AtomicU64,
+}
+
+/// What a checkout does next.
+enum Step<C> {
+    /// Hand out the live client.
+    Use(C),
+    /// Wait for the start already under way.
+    Wait(StartFuture<C>),
+    /// Return the last start's error; the backoff has not passed.
+    Fail(Arc<ConnectError>),
+    /// Start a new client after `failures` failed starts in a row.
+    Start { failures: u32 },
+}
+
+/// The part of the pool that the tasks starting clients share.
+struct PoolInner<C> {
+    entries: HashMap<String, Arc<Entry<C>>>,
+    counters: Counters,
+    config: PoolConfig,
+}
+
+/// The lazy pool of cluster clients.
+pub struct Pool<F: ClientFactory> {
+    factory: Arc<F>,
+    inventory: Arc<Inventory>,
+    shared: Arc<PoolInner<F::Client>>,
+}
+
+impl<F: ClientFactory> Pool<F> {
+    /// Creates a pool over every cluster in `inventory` with the default
+    /// rules. No client is built.
+    pub fn new(inventory: Arc<Inventory>, factory: F) -> Self {
+        Self::with_config(inventory, factory, PoolConfig::default())
+    }
+
+    /// Creates a pool with the given rules. No client is built.
+    pub fn with_config(inventory: Arc<Inventory>, factory: F, config: PoolConfig) -> Self {
+        let entries = inventory
+            .clusters()
+            .iter()
+            .map(|cluster| {
+                let entry = Entry {
+                    cluster: Arc::clone(cluster),
+                    state: Mutex::new(State::NotStarted),
+                };
+                (cluster.name.clone(), Arc::new(entry))
+            })
+            .collect();
+        let shared = PoolInner {
+            entries,
+            counters: Counters::default(),
+            config,
+        };
+        Self {
+            factory: Arc::new(factory),
+            inventory,
+            shared: Arc::new(shared),
+        }
+    }
+
+    /// Returns the inventory the pool was built from.
+    pub fn inventory(&self) -> &Arc<Inventory> {
+        &self.inventory
+    }
+
+    /// Returns the pool's rules.
+    pub fn config(&self) -> &PoolConfig {
+        &self.shared.config
+    }
+
+    /// Checks out the client of `cluster`, starting it when it has none.
+    /// One checkout counts as one access.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the cluster is not configured or its client fails to
+    /// start. Callers that waited on the same start share its error, and
+    /// until the backoff has passed the same error is returned without a
+    /// new start.
+    pub async fn checkout(&self, cluster: &str) -> Result<F::Client, PoolError> {
+        let entry = self
+            .shared
+            .entries
+            .get(cluster)
+            .ok_or_else(|| PoolError::UnknownCluster(cluster.to_string()))?;
+        let connect_error = |source| PoolError::Connect {
+            cluster: cluster.to_string(),
+            source,
+        };
+
+        let start = {
+            let mut state = entry.state.lock();
+            match self.next_step(cluster, &mut state) {
+                Step::Use(client) => return Ok(client),
+                Step::Fail(error) => return Err(connect_error(error)),
+                Step::Wait(start) => start,
+                Step::Start { failures } => {
+                    let start = self.start(Arc::clone(entry), failures);
+                    *state = State::Starting(start.clone());
+                    start
+                }
+            }
+        };
+
+        let result = start.await;
+        if let State::Ready(live) = &mut *entry.state.lock() {
+            live.accesses += 1;
+            live.last_access = Instant::now();
+        }
+        result.map_err(connect_error)
+    }
+
+    /// Decides what a checkout does in the entry's current state.
+    fn next_step(&self, cluster: &str, state: &mut State<F::Client>) -> Step<F::Client> {
+        match state {
+            State::Ready(live) if !self.shared.config.recycle_due(live.accesses) => {
+                Step::Use(live.touch())
+            }
+            State::Ready(live) => {
+                self.shared
+                    .counters
+                    .recycled
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(
+                    cluster,
+                    serial = live.serial,
+                    accesses = live.accesses,
+                    "recycling client"
+                );
+                Step::Start { failures: 0 }
+            }
+            State::Starting(start) => Step::Wait(start.clone()),
+            State::Failed {
+                error, retry_at, ..
+            } if Instant::now() < *retry_at => Step::Fail(Arc::clone(error)),
+            State::Failed { failures, .. } => Step::Start {
+                failures: *failures,
+            },
+            State::NotStarted | State::Evicted(_) => Step::Start { failures: 0 },
+        }
+    }
+
+    /// Starts a client in its own task, so that a caller that gives up
+    /// waiting does not cancel the start for the others. `failures` counts
+    /// the failed starts before this one.
+    fn start(&self, entry: Arc<Entry<F::Client>>, failures: u32) -> StartFuture<F::Client> {
+        let factory = Arc::clone(&self.factory);
+        let shared = Arc::clone(&self.shared);
+        let serial = shared.counters.serials.fetch_add(1, Ordering::Relaxed) + 1;
+
+        let task = tokio::spawn(async move {
+            let cluster = Arc::clone(&entry.cluster);
+            let timeout = shared.config.init_timeout;
+            tracing::debug!(cluster = %cluster.name, serial, "starting client");
+            let connect = factory.connect(Arc::clone(&cluster), serial);
+            let result = tokio::time::timeout(timeout, connect)
+                .await
+                .unwrap_or(Err(ConnectError::Timeout(timeout)))
+                .map_err(Arc::new);
+            shared.finish_start(&entry, serial, failures, &result);
+            result
+        });
+
+        async move {
+            task.await
+                .unwrap_or_else(|error| Err(Arc::new(ConnectError::Interrupted(error.to_string()))))
+        }
+        .boxed()
+        .shared()
+    }
+
+    /// Returns the live client of `cluster`, if it has one, without starting
+    /// it or counting an access.
+    pub fn peek(&self, cluster: &str) -> Option<F::Client> {
+        match &*self.shared.entries.get(cluster)?.state.lock() {
+            State::Ready(live) => Some(live.client.clone()),
+            _ => None,
+        }
+    }
+
+    /// Evicts every live client unused for longer than `max_idle` and
+    /// returns how many were evicted.
+    pub fn evict_idle(&self) -> usize {
+        let max_idle = self.shared.config.max_idle;
+        let now = Instant::now();
+        let mut evicted = 0;
+        for entry in self.shared.entries.values() {
+            let mut state = entry.state.lock();
+            let State::Ready(live) = &*state else {
+                continue;
+            };
+            if now.saturating_duration_since(live.last_access) <= max_idle {
+                continue;
+            }
+            tracing::debug!(cluster = %entry.cluster.name, serial = live.serial, "evicting idle client");
+            *state = State::Evicted(EvictReason::Idle);
+            evicted += 1;
+        }
+        self.shared
+            .counters
+            .evicted_idle
+            .fetch_add(evicted as u64, Ordering::Relaxed);
+        evicted
+    }
+
+    /// Starts a task that evicts idle clients every `interval` until the
+    /// pool is dropped.
+    pub fn spawn_janitor(pool: &Arc<Self>, interval: Duration) -> JoinHandle<()> {
+        let weak: Weak<Self> = Arc::downgrade(pool);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                let Some(pool) = weak.upgrade() else { break };
+                let evicted = pool.evict_idle();
+                if evicted > 0 {
+                    tracing::debug!(evicted, "janitor evicted idle clients");
+                }
+            }
+        })
+    }
+
+    /// Returns the pool state of every configured cluster, in inventory order.
+    pub fn states(&self) -> Vec<(Arc<ClusterConfig>, ClusterState)> {
+        let now = Instant::now();
+        self.inventory
+            .clusters()
+            .iter()
+            .filter_map(|cluster| {
+                let entry = self.shared.entries.get(&cluster.name)?;
+                let state = entry.state.lock().describe(now);
+                Some((Arc::clone(cluster), state))
+            })
+            .collect()
+    }
+
+    /// Returns the pool's figures.
+    pub fn stats(&self) -> PoolStats {
+        let counters = &self.shared.counters;
+        let mut stats = PoolStats {
+            total: u32::try_from(self.shared.entries.len()).unwrap_or(u32::MAX),
+            clients_built: counters.serials.load(Ordering::Relaxed),
+            start_failures: counters.start_failures.load(Ordering::Relaxed),
+            evicted_idle: counters.evicted_idle.load(Ordering::Relaxed),
+            evicted_over_cap: counters.evicted_over_cap.load(Ordering::Relaxed),
+            recycled: counters.recycled.load(Ordering::Relaxed),
+            ..PoolStats::default()
+        };
+        for (_, state) in self.states() {
+            if let ClusterState::Ready { idle_for, .. } = state {
+                stats.initialized += 1;
+                if idle_for > self.shared.config.idle_threshold {
+                    stats.idle += 1;
+                }
+            }
+        }
+        stats
+    }
+}
+
+impl<C: Clone> PoolInner<C> {
+    /// Records the result of a start in its entry, then keeps the pool
+    /// within `max_live`.
+    fn finish_start(
+        &self,
+        entry: &Entry<C>,
+        serial: u64,
+        failures: u32,
+        result: &Result<C, Arc<ConnectError>>,
+    ) {
+        let name = &entry.cluster.name;
+        {
+            let mut state = entry.state.lock();
+            match result {
+                Ok(client) => {
+                    tracing::debug!(cluster = %name, serial, "client ready");
+                    let now = Instant::now();
+                    *state = State::Ready(Live {
+                        client: client.clone(),
+                        serial,
+                        created: now,
+                        last_access: now,
+                        accesses: 0,
+                    });
+                }
+                Err(error) => {
+                    let failures = failures.saturating_add(1);
+                    let retry_in = self.config.backoff(failures);
+                    self.counters.start_failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(cluster = %name, serial, failures, ?retry_in, %error, "client failed to start");
+                    *state = State::Failed {
+                        error: Arc::clone(error),
+                        failures,
+                        retry_at: Instant::now() + retry_in,
+                    };
+                }
+            }
+        }
+        if result.is_ok() {
+            self.enforce_max_live(name);
+        }
+    }
+
+    /// Evicts least recently used clients, never `keep`, until at most
+    /// `max_live` are live.
+    fn enforce_max_live(&self, keep: &str) {
+        let Some(max_live) = self.config.max_live else {
+            return;
+        };
+        loop {
+            let mut live = 0;
+            let mut oldest: Option<(Instant, &Arc<Entry<C>>)> = None;
+            for (name, entry) in &self.entries {
+                let State::Ready(client) = &*entry.state.lock() else {
+                    continue;
+                };
+                live += 1;
+                if name != keep && oldest.is_none_or(|(at, _)| client.last_access < at) {
+                    oldest = Some((client.last_access, entry));
+                }
+            }
+            let Some((_, entry)) = oldest.filter(|_| live > max_live) else {
+                return;
+            };
+
+            let mut state = entry.state.lock();
+            if matches!(&*state, State::Ready(_)) {
+                tracing::debug!(cluster = %entry.cluster.name, max_live, "evicting least recently used client");
+                *state = State::Evicted(EvictReason::OverCap);
+                self.counters
+                    .evicted_over_cap
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl<C> State<C> {
+    fn describe(&self, now: Instant) -> ClusterState {
+        match self {
+            State::NotStarted => ClusterState::NotStarted,
+            State::Starting(_) => ClusterState::Starting,
+            State::Ready(live) => ClusterState::Ready {
+                serial: live.serial,
+                accesses: live.accesses,
+                age: now.saturating_duration_since(live.created),
+                idle_for: now.saturating_duration_since(live.last_access),
+            },
+            State::Failed {
+                error,
+                failures,
+                retry_at,
+            } => ClusterState::Failed {
+                error: error.to_string(),
+                failures: *failures,
+                retry_in: retry_at.saturating_duration_since(now),
+            },
+            State::Evicted(reason) => ClusterState::Evicted(*reason),
+        }
+    }
+}
+
+impl<C: Clone> Live<C> {
+    fn touch(&mut self) -> C {
+        self.accesses += 1;
+        self.last_access = Instant::now();
+        self.client.clone()
+    }
+}
