@@ -1,10 +1,11 @@
 //! Runs the real kubectl against `lazyhost sim` and checks its output.
 //!
-//! Each test starts its own fleet of two clusters through the `lazyhost` binary,
+//! Each test starts its own fleet of four clusters through the `lazyhost` binary,
 //! with kubectl's cache and home in a temporary folder, and compares kubectl's
-//! output with literal text taken from the seeded data of `sim-1` and `sim-2`.
-//! kubectl on these machines dispatches to the bundled kubectl that matches the
-//! server's minor version, so these tests exercise kubectl 1.32.
+//! output with literal text taken from the seeded data of `sim-1`, `sim-2` and
+//! `sim-4`. kubectl on these machines dispatches to the bundled kubectl that
+//! matches the server's minor version, so these tests exercise kubectl 1.32
+//! (`sim-1` to `sim-3`) and kubectl 1.31 (`sim-4`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -22,12 +23,12 @@ struct SimFleet {
 }
 
 impl SimFleet {
-    /// Starts `lazyhost sim --clusters 2` and waits for its kubeconfig.
+    /// Starts `lazyhost sim --clusters 4` and waits for its kubeconfig.
     fn start() -> SimFleet {
         let folder = tempfile::tempdir().expect("temporary folder");
         let log = std::fs::File::create(folder.path().join("sim.log")).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_lazyhost"))
-            .args(["sim", "--clusters", "2", "--kubeconfig-out"])
+            .args(["sim", "--clusters", "4", "--kubeconfig-out"])
             .arg(folder.path().join("kubeconfig"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -55,11 +56,12 @@ impl SimFleet {
         }
     }
 
-    /// Runs kubectl against `context` with a private cache and home folder.
-    fn kubectl(&self, context: &str, args: &[&str]) -> Output {
+    /// Builds a kubectl command against `context` with a private cache and home folder.
+    fn command(&self, context: &str, args: &[&str]) -> Command {
         let home = self.folder.path().join("home");
         std::fs::create_dir_all(&home).expect("home folder");
-        Command::new("kubectl")
+        let mut command = Command::new("kubectl");
+        command
             .arg("--kubeconfig")
             .arg(self.kubeconfig())
             .args(["--context", context])
@@ -67,7 +69,13 @@ impl SimFleet {
             .env("KUBECACHEDIR", self.folder.path().join("cache"))
             .env("HOME", &home)
             .env_remove("KUBECONFIG")
-            .stdin(Stdio::null())
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs kubectl against `context` and returns its output.
+    fn kubectl(&self, context: &str, args: &[&str]) -> Output {
+        self.command(context, args)
             .output()
             .expect("failed to run kubectl")
     }
@@ -89,7 +97,11 @@ impl SimFleet {
 
     /// Runs kubectl against `sim-1`, expects a failure and returns stderr.
     fn fails(&self, args: &[&str]) -> String {
-        let output = self.kubectl("sim-1", args);
+        self.fails_in("sim-1", args)
+    }
+
+    fn fails_in(&self, context: &str, args: &[&str]) -> String {
+        let output = self.kubectl(context, args);
         assert!(
             !output.status.success(),
             "kubectl {args:?} succeeded: {}",
@@ -335,17 +347,18 @@ fn delete_config_map() {
 fn api_resources_table() {
     let fleet = SimFleet::start();
     let expected = "\
-NAME          SHORTNAMES   APIVERSION   NAMESPACED   KIND
-configmaps    cm           v1           true         ConfigMap
-namespaces    ns           v1           false        Namespace
-nodes         no           v1           false        Node
-pods          po           v1           true         Pod
-secrets                    v1           true         Secret
-services      svc          v1           true         Service
-deployments   deploy       apps/v1      true         Deployment
-replicasets   rs           apps/v1      true         ReplicaSet
+NAME                        SHORTNAMES   APIVERSION                NAMESPACED   KIND
+configmaps                  cm           v1                        true         ConfigMap
+namespaces                  ns           v1                        false        Namespace
+nodes                       no           v1                        false        Node
+pods                        po           v1                        true         Pod
+secrets                                  v1                        true         Secret
+services                    svc          v1                        true         Service
+customresourcedefinitions   crd,crds     apiextensions.k8s.io/v1   false        CustomResourceDefinition
+deployments                 deploy       apps/v1                   true         Deployment
+replicasets                 rs           apps/v1                   true         ReplicaSet
 ";
-    assert_eq!(fleet.ok(&["api-resources"]), expected);
+    assert_eq!(fleet.ok_in("sim-2", &["api-resources"]), expected);
 }
 
 #[test]
@@ -408,5 +421,458 @@ fn missing_namespace_not_found() {
     assert!(
         error.contains("namespaces \"nowhere\" not found"),
         "{error}"
+    );
+}
+
+/// Clusters of two minor versions: `sim-1` runs v1.32.4 and `sim-4` v1.31.6.
+const TWO_VERSIONS: [&str; 2] = ["sim-1", "sim-4"];
+
+const SHOP_API_DEPLOYMENT: &str = "\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: shop-api
+  namespace: shop
+spec:
+  replicas: 2
+  selector:
+    matchLabels:
+      app: shop-api
+  template:
+    metadata:
+      labels:
+        app: shop-api
+    spec:
+      containers:
+      - name: api
+        image: nginx:1.27.3
+        ports:
+        - containerPort: 80
+";
+
+const DELTA_WIDGET: &str = "\
+apiVersion: example.com/v1
+kind: Widget
+metadata:
+  name: delta
+  namespace: shop
+spec:
+  size: 2
+  color: black
+";
+
+/// Replaces the AGE cell at the end of a table row with `<age>` when it is a
+/// number of seconds, since rows of new objects age while the test runs.
+fn mask_seconds_age(line: &str) -> String {
+    match line.rsplit_once(' ') {
+        Some((head, age)) if age.ends_with('s') && age[..age.len() - 1].parse::<u32>().is_ok() => {
+            format!("{head} <age>")
+        }
+        _ => line.to_string(),
+    }
+}
+
+#[test]
+fn version_per_cluster() {
+    let fleet = SimFleet::start();
+    for (context, expected) in [
+        ("sim-2", "Server Version: v1.32.4"),
+        ("sim-4", "Server Version: v1.31.6"),
+    ] {
+        let output = fleet.ok_in(context, &["version"]);
+        assert!(
+            output.lines().any(|line| line == expected),
+            "{context}: {output}"
+        );
+    }
+}
+
+#[test]
+fn get_watch_until_timeout() {
+    let fleet = SimFleet::start();
+    let manifest = fleet.write_file("settings.yaml", SETTINGS_CONFIG_MAP);
+    for context in TWO_VERSIONS {
+        let watch = fleet
+            .command(
+                context,
+                &[
+                    "get",
+                    "cm",
+                    "-n",
+                    "shop",
+                    "-w",
+                    "--output-watch-events",
+                    "--request-timeout=4s",
+                ],
+            )
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("kubectl starts");
+        std::thread::sleep(Duration::from_millis(1500));
+        fleet.ok_in(context, &["apply", "-f", path_arg(&manifest)]);
+        fleet.ok_in(
+            context,
+            &[
+                "patch",
+                "cm",
+                "settings",
+                "-n",
+                "shop",
+                "-p",
+                r#"{"data":{"size":"L"}}"#,
+            ],
+        );
+        fleet.ok_in(context, &["delete", "cm", "settings", "-n", "shop"]);
+        let output = watch
+            .wait_with_output()
+            .expect("kubectl exits at the timeout");
+        assert!(output.status.success(), "{context}: {output:?}");
+        let text = String::from_utf8(output.stdout).unwrap();
+        let lines: Vec<String> = text.lines().map(mask_seconds_age).collect();
+        let expected = [
+            "EVENT      NAME         DATA   AGE",
+            "ADDED      web-config   2      15d",
+            "ADDED      settings     1      <age>",
+            "MODIFIED   settings     2      <age>",
+            "DELETED    settings     2      <age>",
+        ];
+        assert_eq!(lines, expected, "{context}");
+    }
+}
+
+#[test]
+fn apply_twice_then_change() {
+    let fleet = SimFleet::start();
+    let manifest = fleet.write_file("shop-api.yaml", SHOP_API_DEPLOYMENT);
+    let changed = fleet.write_file(
+        "shop-api-changed.yaml",
+        &SHOP_API_DEPLOYMENT.replace("nginx:1.27.3", "nginx:1.28.0"),
+    );
+    let generation = [
+        "get",
+        "deploy",
+        "shop-api",
+        "-n",
+        "shop",
+        "-o",
+        "jsonpath={.metadata.generation} {.spec.template.spec.containers[0].image}",
+    ];
+    for context in TWO_VERSIONS {
+        let apply = |path: &PathBuf| fleet.ok_in(context, &["apply", "-f", path_arg(path)]);
+        assert_eq!(
+            apply(&manifest),
+            "deployment.apps/shop-api created\n",
+            "{context}"
+        );
+        assert_eq!(
+            apply(&manifest),
+            "deployment.apps/shop-api unchanged\n",
+            "{context}"
+        );
+        assert_eq!(
+            fleet.ok_in(context, &generation),
+            "1 nginx:1.27.3",
+            "{context}"
+        );
+        assert_eq!(
+            apply(&changed),
+            "deployment.apps/shop-api configured\n",
+            "{context}"
+        );
+        assert_eq!(
+            fleet.ok_in(context, &generation),
+            "2 nginx:1.28.0",
+            "{context}"
+        );
+        let labeled = fleet.ok_in(
+            context,
+            &["label", "deploy", "shop-api", "-n", "shop", "team=web"],
+        );
+        assert_eq!(labeled, "deployment.apps/shop-api labeled\n", "{context}");
+        assert_eq!(
+            fleet.ok_in(context, &generation),
+            "2 nginx:1.28.0",
+            "{context}"
+        );
+    }
+}
+
+#[test]
+fn server_side_apply_conflict_and_force() {
+    let fleet = SimFleet::start();
+    let manifest = fleet.write_file("settings.yaml", SETTINGS_CONFIG_MAP);
+    let red = fleet.write_file(
+        "settings-red.yaml",
+        &SETTINGS_CONFIG_MAP.replace("blue", "red"),
+    );
+    for context in TWO_VERSIONS {
+        let apply = ["apply", "--server-side", "-f", path_arg(&manifest)];
+        assert_eq!(
+            fleet.ok_in(context, &apply),
+            "configmap/settings serverside-applied\n",
+            "{context}"
+        );
+        assert_eq!(
+            fleet.ok_in(context, &apply),
+            "configmap/settings serverside-applied\n",
+            "{context}"
+        );
+
+        let other = [
+            "apply",
+            "--server-side",
+            "--field-manager=other",
+            "-f",
+            path_arg(&red),
+        ];
+        let error = fleet.fails_in(context, &other);
+        assert_eq!(
+            error.lines().next(),
+            Some("error: Apply failed with 1 conflict: conflict with \"kubectl\": .data.color"),
+            "{context}: {error}"
+        );
+        let forced = [&other[..], &["--force-conflicts"]].concat();
+        assert_eq!(
+            fleet.ok_in(context, &forced),
+            "configmap/settings serverside-applied\n",
+            "{context}"
+        );
+        let color = fleet.ok_in(
+            context,
+            &[
+                "get",
+                "cm",
+                "settings",
+                "-n",
+                "shop",
+                "-o",
+                "jsonpath={.data.color} {.metadata.managedFields[*].manager}",
+            ],
+        );
+        assert_eq!(color, "red other", "{context}");
+    }
+}
+
+#[test]
+fn patch_strategic_directives() {
+    let fleet = SimFleet::start();
+    let env = r#"{"spec":{"template":{"spec":{"$setElementOrder/containers":[{"name":"web"}],"containers":[{"name":"web","env":[{"name":"MODE","value":"prod"},{"name":"DEBUG","value":"1"}]}]}}}}"#;
+    let remove = r#"{"spec":{"template":{"spec":{"containers":[{"name":"web","env":[{"name":"DEBUG","$patch":"delete"}]}]}}}}"#;
+    let show = [
+        "get",
+        "deploy",
+        "web",
+        "-n",
+        "shop",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].env[*].name}",
+    ];
+    for context in TWO_VERSIONS {
+        let patched = fleet.ok_in(
+            context,
+            &[
+                "patch",
+                "deploy",
+                "web",
+                "-n",
+                "shop",
+                "--type",
+                "strategic",
+                "-p",
+                env,
+            ],
+        );
+        assert_eq!(patched, "deployment.apps/web patched\n", "{context}");
+        assert_eq!(
+            fleet.ok_in(context, &show),
+            "nginx:1.27.3 MODE DEBUG",
+            "{context}"
+        );
+        fleet.ok_in(
+            context,
+            &[
+                "patch",
+                "deploy",
+                "web",
+                "-n",
+                "shop",
+                "--type",
+                "strategic",
+                "-p",
+                remove,
+            ],
+        );
+        assert_eq!(
+            fleet.ok_in(context, &show),
+            "nginx:1.27.3 MODE",
+            "{context}"
+        );
+    }
+    let widget_patch = [
+        "patch",
+        "wg",
+        "alpha",
+        "-n",
+        "shop",
+        "--type",
+        "strategic",
+        "-p",
+        r#"{"spec":{"size":4}}"#,
+    ];
+    let error = fleet.fails(&widget_patch);
+    assert!(
+        error.ends_with("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml; got \"application/strategic-merge-patch+json\"\n"),
+        "{error}"
+    );
+}
+
+#[test]
+fn replace_stale_version_conflicts() {
+    let fleet = SimFleet::start();
+    for context in TWO_VERSIONS {
+        let stale = fleet.ok_in(
+            context,
+            &["get", "cm", "web-config", "-n", "shop", "-o", "yaml"],
+        );
+        let manifest = fleet.write_file(&format!("stale-{context}.yaml"), &stale);
+        fleet.ok_in(
+            context,
+            &["label", "cm", "web-config", "-n", "shop", "edited=yes"],
+        );
+        let error = fleet.fails_in(context, &["replace", "-f", path_arg(&manifest)]);
+        let expected = format!(
+            "Error from server (Conflict): error when replacing \"{}\": Operation cannot be fulfilled on configmaps \"web-config\": the object has been modified; please apply your changes to the latest version and try again\n",
+            manifest.display()
+        );
+        assert_eq!(error, expected, "{context}");
+    }
+}
+
+#[test]
+fn dry_run_server_stores_nothing() {
+    let fleet = SimFleet::start();
+    let manifest = fleet.write_file("settings.yaml", SETTINGS_CONFIG_MAP);
+    for context in TWO_VERSIONS {
+        let created = fleet.ok_in(
+            context,
+            &["create", "-f", path_arg(&manifest), "--dry-run=server"],
+        );
+        assert_eq!(
+            created, "configmap/settings created (server dry run)\n",
+            "{context}"
+        );
+        let error = fleet.fails_in(context, &["get", "cm", "settings", "-n", "shop"]);
+        assert_eq!(
+            error, "Error from server (NotFound): configmaps \"settings\" not found\n",
+            "{context}"
+        );
+
+        let deleted = fleet.ok_in(
+            context,
+            &[
+                "delete",
+                "cm",
+                "web-config",
+                "-n",
+                "shop",
+                "--dry-run=server",
+            ],
+        );
+        assert_eq!(
+            deleted, "configmap \"web-config\" deleted (server dry run)\n",
+            "{context}"
+        );
+        let kept = fleet.ok_in(
+            context,
+            &["get", "cm", "web-config", "-n", "shop", "-o", "name"],
+        );
+        assert_eq!(kept, "configmap/web-config\n", "{context}");
+    }
+}
+
+#[test]
+fn get_widgets_custom_resource() {
+    let fleet = SimFleet::start();
+    let expected_sim_1 = "\
+NAMESPACE   NAME    SIZE   COLOR   AGE
+shop        alpha   3      red     5d
+shop        beta    5      blue    5d
+";
+    assert_eq!(fleet.ok(&["get", "wg", "-A"]), expected_sim_1);
+    let expected_sim_4 = "\
+NAME    SIZE   COLOR   AGE
+alpha   3      red     5d
+beta    5      blue    5d
+";
+    assert_eq!(
+        fleet.ok_in("sim-4", &["get", "widgets", "-n", "shop"]),
+        expected_sim_4
+    );
+    let missing = fleet.fails_in("sim-2", &["get", "wg", "-A"]);
+    assert_eq!(
+        missing,
+        "error: the server doesn't have a resource type \"wg\"\n"
+    );
+
+    let manifest = fleet.write_file("delta.yaml", DELTA_WIDGET);
+    for context in TWO_VERSIONS {
+        let apply = ["apply", "-f", path_arg(&manifest)];
+        assert_eq!(
+            fleet.ok_in(context, &apply),
+            "widget.example.com/delta created\n",
+            "{context}"
+        );
+        assert_eq!(
+            fleet.ok_in(context, &apply),
+            "widget.example.com/delta unchanged\n",
+            "{context}"
+        );
+        let size = fleet.ok_in(
+            context,
+            &[
+                "patch",
+                "wg",
+                "delta",
+                "-n",
+                "shop",
+                "--type",
+                "merge",
+                "-p",
+                r#"{"spec":{"size":4}}"#,
+            ],
+        );
+        assert_eq!(size, "widget.example.com/delta patched\n", "{context}");
+        let row = fleet.ok_in(
+            context,
+            &["get", "wg", "delta", "-n", "shop", "--no-headers"],
+        );
+        assert_eq!(
+            mask_seconds_age(row.trim_end()),
+            "delta   4      black   <age>",
+            "{context}"
+        );
+        let deleted = fleet.ok_in(context, &["delete", "wg", "delta", "-n", "shop"]);
+        assert_eq!(
+            deleted, "widget.example.com \"delta\" deleted\n",
+            "{context}"
+        );
+    }
+}
+
+#[test]
+fn api_resources_lists_widgets() {
+    let fleet = SimFleet::start();
+    for context in TWO_VERSIONS {
+        let output = fleet.ok_in(context, &["api-resources", "--api-group=example.com"]);
+        let expected = "\
+NAME      SHORTNAMES   APIVERSION       NAMESPACED   KIND
+widgets   wg           example.com/v1   true         Widget
+";
+        assert_eq!(output, expected, "{context}");
+    }
+    let crds = fleet.ok(&["get", "crd", "-o", "name"]);
+    assert_eq!(
+        crds,
+        "customresourcedefinition.apiextensions.k8s.io/widgets.example.com\n"
     );
 }

@@ -72,6 +72,17 @@ fn pod_audit_over_simulated_fleet() {
     assert_eq!(names, expected);
     for result in results {
         assert_eq!(result["status"], "ok", "{result}");
+        let cluster = result["cluster"].as_str().unwrap();
+        let expected_version = match cluster {
+            "sim-4" | "sim-7" | "sim-10" => "v1.31.6",
+            "sim-5" | "sim-8" => "v1.30.10",
+            "sim-6" => "v1.33.1",
+            _ => "v1.32.4",
+        };
+        assert_eq!(
+            result["output"]["server_version"], expected_version,
+            "{cluster}"
+        );
         assert_eq!(result["error"], Value::Null);
         assert!(result["duration_ms"].is_u64());
         assert!(
@@ -80,7 +91,6 @@ fn pod_audit_over_simulated_fleet() {
                 .unwrap()
                 .starts_with(result["cluster"].as_str().unwrap())
         );
-        assert_eq!(result["output"]["server_version"], "v1.32.4");
         assert_eq!(result["output"]["restart_threshold"], 3);
     }
 }
@@ -112,7 +122,8 @@ fn missing_plugin_file() {
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(
         stderr(&output),
-        "error: failed to read plugin `/nonexistent/audit.wasm`: No such file or directory (os error 2)\n"
+        "error: failed to read plugin `/nonexistent/audit.wasm`: No such file or directory (os error 2); \
+         pass the path of a .wasm component\n"
     );
 }
 
@@ -233,6 +244,8 @@ async fn unreachable_cluster_fails_alone() {
         error.to_lowercase().contains("connection refused"),
         "{error}"
     );
+    let server = format!("(server https://127.0.0.1:{closed_port})");
+    assert!(error.contains(&server), "{error}");
 }
 
 /// Adds a context `unreachable` whose server is a closed port on loopback.
@@ -278,8 +291,10 @@ fn trapping_plugin_fails_its_rows() {
     assert_eq!(document["summary"]["error"], 2);
     for result in document["results"].as_array().unwrap() {
         assert_eq!(result["status"], "error");
-        let error = result["error"].as_str().unwrap();
-        assert!(error.starts_with("plugin trapped: "), "{error}");
+        assert_eq!(
+            result["error"],
+            "plugin trapped: wasm trap: wasm `unreachable` instruction executed"
+        );
         assert!(
             result["stderr"]
                 .as_str()
@@ -310,7 +325,7 @@ fn endless_loop_times_out() {
     let document = json(&output);
     assert_eq!(
         result_of(&document, "sim-1")["error"],
-        "timed out after 500ms: raise --timeout if the plugin needs longer"
+        "timed out after 500ms, host calls included: raise --timeout if the plugin or its cluster needs longer"
     );
 }
 
@@ -524,4 +539,83 @@ async fn clusters_lists_pool_state() {
             "{text}"
         );
     }
+}
+
+#[test]
+fn output_past_the_limit_is_cut() {
+    let component = plugin("misbehave");
+    let output = lazyhost(&[
+        "run",
+        arg(&component),
+        "--sim",
+        "1",
+        "-o",
+        "json",
+        "--arg",
+        "mode=print-a-lot",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let document = json(&output);
+    let result = result_of(&document, "sim-1");
+    assert_eq!(result["output"], serde_json::json!({"printed": 2097152}));
+    let captured = result["stdout"].as_str().unwrap();
+    assert!(
+        captured.ends_with("[lazyhost: output cut at 1048576 bytes, 1048576 more bytes dropped]\n"),
+        "{}",
+        &captured[captured.len() - 200..]
+    );
+}
+
+#[test]
+fn memory_limit_names_itself() {
+    let component = plugin("misbehave");
+    let output = lazyhost(&[
+        "run",
+        arg(&component),
+        "--sim",
+        "1",
+        "-o",
+        "json",
+        "--arg",
+        "mode=allocate",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        result_of(&json(&output), "sim-1")["error"],
+        "plugin trapped: the plugin exceeded its memory limit of 512 MiB"
+    );
+}
+
+#[test]
+fn repeated_context_runs_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (fleet, kubeconfig) = runtime.block_on(fleet_with_kubeconfig(2, dir.path()));
+    let component = plugin("pod_audit");
+    let args = [
+        "run",
+        arg(&component),
+        "--kubeconfig",
+        arg(&kubeconfig),
+        "-o",
+        "json",
+        "--context",
+        "sim-2",
+        "--context",
+        "sim-1",
+        "--context",
+        "sim-2",
+    ];
+    let output = lazyhost(&args);
+    runtime.block_on(fleet.shutdown());
+
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let document = json(&output);
+    let clusters: Vec<&str> = document["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|result| result["cluster"].as_str().unwrap())
+        .collect();
+    assert_eq!(clusters, ["sim-2", "sim-1"]);
 }

@@ -22,7 +22,8 @@ use crate::monitor::Monitor;
 use crate::pool::{ClientFactory, ConnectError, Pool, PoolError};
 
 /// Header that names the pool client a request comes from, as
-/// `<cluster>/<serial>`, so a server can tell clients apart.
+/// `<cluster>/<process id>-<serial>`, so a server can tell clients apart,
+/// also across lazyhost processes.
 pub const CLIENT_HEADER: &str = "x-lazyhost-client";
 
 /// The pool of real cluster clients.
@@ -146,7 +147,7 @@ impl KubeFactory {
         serial: u64,
     ) -> Result<ClusterClient, ConnectError> {
         let mut config = self.inventory.client_config(cluster).await?;
-        let identity = format!("{}/{serial}", cluster.name);
+        let identity = format!("{}/{}-{serial}", cluster.name, std::process::id());
         if let Ok(value) = HeaderValue::from_str(&identity) {
             config
                 .headers

@@ -3,6 +3,7 @@
 //!
 //! The parts, in the order a run uses them:
 //!
+//! - [`config`]: the `lazyhost.toml` configuration file;
 //! - [`inventory`]: cluster configurations read from kubeconfig files;
 //! - [`pool`]: the lazy pool that starts a cluster's client on first use;
 //! - [`cluster`]: a started client and the requests sent through it;
@@ -14,6 +15,7 @@
 //! - [`sim`]: a simulated fleet of Kubernetes API servers for tests and demos.
 
 pub mod cluster;
+pub mod config;
 pub mod discovery;
 pub mod inventory;
 pub mod monitor;

@@ -9,7 +9,8 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use lazyhost::cluster::{KubeFactory, KubePool};
-use lazyhost::inventory::{ClusterConfig, Inventory};
+use lazyhost::config::Config;
+use lazyhost::inventory::{ClusterConfig, Inventory, Sources};
 use lazyhost::monitor::Monitor;
 use lazyhost::output::{self, Format};
 use lazyhost::plugin::{HostContext, Limits, PluginRuntime};
@@ -50,7 +51,11 @@ enum Command {
 
 #[derive(Args)]
 struct SourceArgs {
-    /// Kubeconfig file; repeat to merge several [default: $KUBECONFIG or ~/.kube/config]
+    /// Configuration file [default: ./lazyhost.toml when it exists]
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Kubeconfig file; repeat to merge several. Replaces the configuration's
+    /// cluster sources [default: $KUBECONFIG or ~/.kube/config]
     #[arg(long, value_name = "PATH")]
     kubeconfig: Vec<PathBuf>,
 }
@@ -67,6 +72,9 @@ struct RunArgs {
     /// Run on every configured cluster.
     #[arg(long)]
     all: bool,
+    /// Run on the clusters whose labels match, such as env=prod,region!=us.
+    #[arg(short = 'l', long, value_name = "SELECTOR", conflicts_with_all = ["contexts", "all"])]
+    selector: Option<String>,
     /// Invocations running at once.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
     concurrency: u16,
@@ -188,8 +196,12 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
         Some(clusters) => Some(start_fleet(clusters).await?),
         None => None,
     };
-    let inventory = match &fleet {
-        Some(fleet) => Inventory::from_kubeconfig(fleet.kubeconfig(), "the simulated fleet")?,
+    let (config, inventory) = match &fleet {
+        Some(fleet) => {
+            let config = Config::load_or_default(args.source.config.as_deref())?;
+            let inventory = Inventory::from_kubeconfig(fleet.kubeconfig(), "the simulated fleet")?;
+            (config, inventory)
+        }
         None => load_inventory(&args.source)?,
     };
     let inventory = Arc::new(inventory);
@@ -197,7 +209,12 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
 
     let monitor = Arc::new(Monitor::new());
     let factory = KubeFactory::new(Arc::clone(&inventory), Arc::clone(&monitor));
-    let pool = Arc::new(KubePool::new(Arc::clone(&inventory), factory));
+    let pool_config = config.pool.to_pool_config();
+    let pool = Arc::new(KubePool::with_config(
+        Arc::clone(&inventory),
+        factory,
+        pool_config,
+    ));
     let context = Arc::new(HostContext::new(pool, monitor, targets.clone()));
     let options = RunOptions {
         concurrency: usize::from(args.concurrency),
@@ -241,7 +258,21 @@ async fn start_fleet(clusters: u16) -> anyhow::Result<Fleet> {
         .context("failed to start the simulated fleet")
 }
 
-fn load_inventory(source: &SourceArgs) -> anyhow::Result<Inventory> {
+/// Reads the configuration file and the cluster sources: `--kubeconfig`
+/// when given, else the configuration's sources, else the default
+/// kubeconfig.
+fn load_inventory(source: &SourceArgs) -> anyhow::Result<(Config, Inventory)> {
+    let config = Config::load_or_default(source.config.as_deref())?;
+    if source.kubeconfig.is_empty() && config.has_sources() {
+        let sources = Sources {
+            kubeconfigs: config.kubeconfigs.clone(),
+            kubeconfig_dirs: config.kubeconfig_dirs.clone(),
+            clusters: config.clusters.clone(),
+        };
+        let inventory = Inventory::from_sources(&sources)?;
+        return Ok((config, inventory));
+    }
+
     let paths = if source.kubeconfig.is_empty() {
         Inventory::default_kubeconfig_paths()
     } else {
@@ -250,7 +281,7 @@ fn load_inventory(source: &SourceArgs) -> anyhow::Result<Inventory> {
     if paths.is_empty() {
         bail!(lazyhost::inventory::InventoryError::NoKubeconfig);
     }
-    Ok(Inventory::from_kubeconfig_files(&paths)?)
+    Ok((config, Inventory::from_kubeconfig_files(&paths)?))
 }
 
 fn select_targets(
@@ -261,12 +292,28 @@ fn select_targets(
         return Ok(inventory.clusters().to_vec());
     }
     if !args.contexts.is_empty() {
-        return Ok(inventory.select(&args.contexts)?);
+        let mut seen = std::collections::HashSet::new();
+        let unique: Vec<String> = args
+            .contexts
+            .iter()
+            .filter(|name| seen.insert(name.as_str()))
+            .cloned()
+            .collect();
+        return Ok(inventory.select(&unique)?);
+    }
+    if let Some(selector) = &args.selector {
+        let selected = inventory.select_by_labels(selector)?;
+        if selected.is_empty() {
+            bail!(
+                "no cluster has labels matching `{selector}`: run `lazyhost clusters` to see the labels"
+            );
+        }
+        return Ok(selected);
     }
     match inventory.current_context() {
         Some(current) => Ok(inventory.select(&[current.to_string()])?),
         None => bail!(
-            "no current context in the kubeconfig: choose clusters with --context NAME or --all"
+            "no usable current context in the kubeconfig: choose clusters with --context NAME, --selector or --all"
         ),
     }
 }
@@ -296,10 +343,15 @@ async fn sim(args: SimArgs) -> anyhow::Result<u8> {
 }
 
 async fn clusters(args: ClustersArgs) -> anyhow::Result<u8> {
-    let inventory = Arc::new(load_inventory(&args.source)?);
+    let (config, inventory) = load_inventory(&args.source)?;
+    let inventory = Arc::new(inventory);
     let monitor = Arc::new(Monitor::new());
     let factory = KubeFactory::new(Arc::clone(&inventory), monitor);
-    let pool = KubePool::new(Arc::clone(&inventory), factory);
+    let pool = KubePool::with_config(
+        Arc::clone(&inventory),
+        factory,
+        config.pool.to_pool_config(),
+    );
 
     if args.check {
         let checks = inventory

@@ -180,7 +180,7 @@ async fn invoke_one(
     match &result.error {
         None => tracing::info!(duration_ms = result.duration_ms, "invocation succeeded"),
         Some(error) => {
-            tracing::warn!(duration_ms = result.duration_ms, %error, "invocation failed")
+            tracing::info!(duration_ms = result.duration_ms, %error, "invocation failed")
         }
     }
     result

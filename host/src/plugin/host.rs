@@ -89,7 +89,12 @@ impl WasiView for HostState {
 ///
 /// This takes the shared context rather than the store data, because the
 /// store data is not `Sync` and must not be borrowed across an await.
-async fn checkout(context: Arc<HostContext>, cluster: &str) -> Result<ClusterClient, types::Error> {
+async fn checkout(
+    context: Arc<HostContext>,
+    cluster: &str,
+    call: &str,
+) -> Result<ClusterClient, types::Error> {
+    tracing::trace!(cluster, call, "host call");
     if !context.is_allowed(cluster) {
         let message = format!(
             "cluster `{cluster}` is not one this plugin may use: call client.clusters for the allowed ones"
@@ -146,7 +151,7 @@ impl client::Host for HostState {
         &mut self,
         cluster: String,
     ) -> Result<types::VersionInfo, types::Error> {
-        let client = checkout(Arc::clone(&self.context), &cluster).await?;
+        let client = checkout(Arc::clone(&self.context), &cluster, "server-version").await?;
         let info = client.version();
         Ok(types::VersionInfo {
             major: info.major.clone(),
@@ -160,7 +165,7 @@ impl client::Host for HostState {
         &mut self,
         cluster: String,
     ) -> Result<Vec<types::ApiResource>, types::Error> {
-        let client = checkout(Arc::clone(&self.context), &cluster).await?;
+        let client = checkout(Arc::clone(&self.context), &cluster, "api-resources").await?;
         let resources = client
             .resources()
             .types()
@@ -186,7 +191,7 @@ impl client::Host for HostState {
         path: String,
         body: Option<String>,
     ) -> Result<types::HttpResponse, types::Error> {
-        let client = checkout(Arc::clone(&self.context), &cluster).await?;
+        let client = checkout(Arc::clone(&self.context), &cluster, "request").await?;
         let (status, body) = client
             .request(&method, &path, body.as_deref())
             .await
@@ -202,7 +207,7 @@ impl kube_client::Host for HostState {
         resource: String,
         options: kube_client::ListOptions,
     ) -> Result<String, types::Error> {
-        let client = checkout(Arc::clone(&self.context), &cluster).await?;
+        let client = checkout(Arc::clone(&self.context), &cluster, "list").await?;
         let options = ListOptions {
             namespace: options.namespace,
             label_selector: options.label_selector,
@@ -220,7 +225,7 @@ impl kube_client::Host for HostState {
         namespace: Option<String>,
         name: String,
     ) -> Result<String, types::Error> {
-        let client = checkout(Arc::clone(&self.context), &cluster).await?;
+        let client = checkout(Arc::clone(&self.context), &cluster, "get").await?;
         let object = ObjectRef {
             resource: &resource,
             namespace: namespace.as_deref(),
@@ -236,7 +241,7 @@ impl kube_client::Host for HostState {
         namespace: Option<String>,
         object: String,
     ) -> Result<String, types::Error> {
-        let client = checkout(Arc::clone(&self.context), &cluster).await?;
+        let client = checkout(Arc::clone(&self.context), &cluster, "create").await?;
         let result = client
             .create(&resource, namespace.as_deref(), &object)
             .await;
@@ -252,7 +257,7 @@ impl kube_client::Host for HostState {
         name: String,
         patch: String,
     ) -> Result<String, types::Error> {
-        let client = checkout(Arc::clone(&self.context), &cluster).await?;
+        let client = checkout(Arc::clone(&self.context), &cluster, "patch").await?;
         let object = ObjectRef {
             resource: &resource,
             namespace: namespace.as_deref(),
@@ -270,7 +275,7 @@ impl kube_client::Host for HostState {
         namespace: Option<String>,
         name: String,
     ) -> Result<(), types::Error> {
-        let client = checkout(Arc::clone(&self.context), &cluster).await?;
+        let client = checkout(Arc::clone(&self.context), &cluster, "delete").await?;
         let object = ObjectRef {
             resource: &resource,
             namespace: namespace.as_deref(),

@@ -12,6 +12,7 @@
 //! stdout and stderr are captured per invocation.
 
 mod bindings;
+mod capture;
 mod host;
 
 use std::path::{Path, PathBuf};
@@ -21,8 +22,8 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, Store, StoreLimitsBuilder};
 use wasmtime_wasi::WasiCtxBuilder;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
+pub use capture::CapturedOutput;
 pub use host::{HostContext, HostState};
 
 /// How often the engine's epoch advances, and so how often a running plugin
@@ -41,7 +42,7 @@ pub enum LoadError {
     #[error("failed to set up the WebAssembly engine: {0}")]
     Engine(String),
     /// The plugin file could not be read.
-    #[error("failed to read plugin `{path}`: {source}")]
+    #[error("failed to read plugin `{path}`: {source}; pass the path of a .wasm component")]
     Read {
         /// The plugin file.
         path: PathBuf,
@@ -67,7 +68,9 @@ pub enum LoadError {
         path: PathBuf,
     },
     /// The component failed to compile.
-    #[error("failed to compile component `{path}`: {reason}")]
+    #[error(
+        "failed to compile component `{path}`: {reason}; the file may be truncated or corrupt, so rebuild the plugin"
+    )]
     Compile {
         /// The plugin file.
         path: PathBuf,
@@ -97,7 +100,10 @@ pub enum InvocationError {
     #[error("plugin trapped: {0}")]
     Trapped(String),
     /// The invocation ran past its wall-clock limit.
-    #[error("timed out after {}: raise --timeout if the plugin needs longer", humantime::format_duration(*.0))]
+    #[error(
+        "timed out after {}, host calls included: raise --timeout if the plugin or its cluster needs longer",
+        humantime::format_duration(*.0)
+    )]
     TimedOut(Duration),
     /// The component could not be instantiated.
     #[error("failed to instantiate plugin: {0}")]
@@ -266,8 +272,8 @@ impl Plugin {
         limits: &Limits,
     ) -> Invocation {
         let started = Instant::now();
-        let stdout = MemoryOutputPipe::new(limits.output_bytes);
-        let stderr = MemoryOutputPipe::new(limits.output_bytes);
+        let stdout = CapturedOutput::new(limits.output_bytes);
+        let stderr = CapturedOutput::new(limits.output_bytes);
         let wasi = WasiCtxBuilder::new()
             .stdout(stdout.clone())
             .stderr(stderr.clone())
@@ -277,6 +283,7 @@ impl Plugin {
             table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new()
                 .memory_size(limits.memory_bytes)
+                .trap_on_grow_failure(true)
                 .build(),
             context,
         };
@@ -298,7 +305,7 @@ impl Plugin {
             instance
                 .call_run(&mut store, cluster, args)
                 .await
-                .map_err(|error| InvocationError::Trapped(format!("{error:#}")))?
+                .map_err(|error| trap_error(&error, limits))?
                 .map_err(InvocationError::Failed)
         };
         let result = tokio::time::timeout(limits.timeout, call)
@@ -307,9 +314,27 @@ impl Plugin {
 
         Invocation {
             result,
-            stdout: String::from_utf8_lossy(&stdout.contents()).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr.contents()).into_owned(),
+            stdout: stdout.text(),
+            stderr: stderr.text(),
             duration: started.elapsed(),
         }
     }
+}
+
+/// Describes a trap by its cause, not its backtrace, which goes to the
+/// debug log. A failed memory growth names the memory limit.
+fn trap_error(error: &wasmtime::Error, limits: &Limits) -> InvocationError {
+    tracing::debug!(error = format!("{error:?}"), "plugin trapped");
+    let full = format!("{error:#}");
+    if full.contains("forcing trap when growing memory") {
+        let mib = limits.memory_bytes >> 20;
+        return InvocationError::Trapped(format!(
+            "the plugin exceeded its memory limit of {mib} MiB"
+        ));
+    }
+    let cause = match error.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => trap.to_string(),
+        None => full.lines().last().unwrap_or_default().trim().to_string(),
+    };
+    InvocationError::Trapped(cause)
 }

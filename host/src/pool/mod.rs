@@ -67,7 +67,10 @@ pub enum ConnectError {
     #[error("discovery failed: {0}")]
     Discovery(#[source] kube::Error),
     /// Starting took longer than allowed.
-    #[error("timed out after {} starting the client", humantime::format_duration(*.0))]
+    #[error(
+        "timed out after {} starting the client: check that the server answers, or change pool.init_timeout",
+        humantime::format_duration(*.0)
+    )]
     Timeout(Duration),
     /// The task starting the client ended without a result.
     #[error("client start was interrupted: {0}")]
@@ -81,10 +84,12 @@ pub enum PoolError {
     #[error("unknown cluster `{0}`: run `lazyhost clusters` to list the configured ones")]
     UnknownCluster(String),
     /// The cluster's client failed to start.
-    #[error("cluster `{cluster}` is unavailable: {source}")]
+    #[error("cluster `{cluster}` is unavailable: {source} (server {server})")]
     Connect {
         /// The cluster.
         cluster: String,
+        /// Its API server URL.
+        server: String,
         /// The start's error, shared by every caller that waited on it.
         #[source]
         source: Arc<ConnectError>,
@@ -273,6 +278,7 @@ impl<F: ClientFactory> Pool<F> {
             .ok_or_else(|| PoolError::UnknownCluster(cluster.to_string()))?;
         let connect_error = |source| PoolError::Connect {
             cluster: cluster.to_string(),
+            server: entry.cluster.server.clone(),
             source,
         };
 
@@ -541,7 +547,7 @@ impl<C> State<C> {
                 failures,
                 retry_at,
             } => ClusterState::Failed {
-                error: error.to_string(),
+                error: crate::cluster::error_chain(error.as_ref()),
                 failures: *failures,
                 retry_in: retry_at.saturating_duration_since(now),
             },

@@ -55,14 +55,21 @@ pub(crate) fn handle(cluster: &Cluster, request: &ApiRequest, target: &Target) -
     let force = request.query.flag("force");
     if cluster.store.get(resource, &key).is_none() {
         let mut created = config.clone();
-        let entry = Entry::new(manager, Operation::Apply, &resource.api_version(), FieldSet::of(&config, Style::Apply));
+        let entry = Entry::new(
+            manager,
+            Operation::Apply,
+            &resource.api_version(),
+            FieldSet::of(&config, Style::Apply),
+        );
         managed::write(&mut created, vec![entry]);
         let created = write::create_object(cluster, request, resource, created)?;
         return Ok(Reply::Json(StatusCode::CREATED, created));
     }
-    let updated = cluster.store.update(resource, &key, write::commit(request), |current| {
-        apply(resource, current, &config, manager, force)
-    })?;
+    let updated = cluster
+        .store
+        .update(resource, &key, write::commit(request), |current| {
+            apply(resource, current, &config, manager, force)
+        })?;
     Ok(Reply::ok(with_type(resource, updated)))
 }
 
@@ -95,14 +102,28 @@ fn apply(
         }
     }
     merge_value(&mut merged, config, &mut Vec::new());
-    for entry in entries.iter_mut().filter(|entry| !entry.is(manager, Operation::Apply)) {
-        entry.fields.remove_where(|path| conflicts.iter().any(|conflict| conflict.path == *path));
+    for entry in entries
+        .iter_mut()
+        .filter(|entry| !entry.is(manager, Operation::Apply))
+    {
+        entry
+            .fields
+            .remove_where(|path| conflicts.iter().any(|conflict| conflict.path == *path));
     }
-    let own = entries.iter_mut().find(|entry| entry.is(manager, Operation::Apply));
+    let own = entries
+        .iter_mut()
+        .find(|entry| entry.is(manager, Operation::Apply));
     match own {
         Some(entry) if entry.fields == applied => {}
-        Some(entry) => *entry = Entry::new(manager, Operation::Apply, &resource.api_version(), applied),
-        None => entries.push(Entry::new(manager, Operation::Apply, &resource.api_version(), applied)),
+        Some(entry) => {
+            *entry = Entry::new(manager, Operation::Apply, &resource.api_version(), applied)
+        }
+        None => entries.push(Entry::new(
+            manager,
+            Operation::Apply,
+            &resource.api_version(),
+            applied,
+        )),
     }
     managed::write(&mut merged, entries);
     Ok(merged)
@@ -117,7 +138,10 @@ fn find_conflicts(
     manager: &str,
 ) -> Vec<Conflict> {
     let mut conflicts = Vec::new();
-    for entry in entries.iter().filter(|entry| !entry.is(manager, Operation::Apply)) {
+    for entry in entries
+        .iter()
+        .filter(|entry| !entry.is(manager, Operation::Apply))
+    {
         for path in applied.iter().filter(|path| entry.fields.contains(path)) {
             let wanted = value_at(config, path);
             let is_leaf = wanted.is_some_and(|value| !value.is_object() && !value.is_array());
@@ -135,15 +159,25 @@ fn find_conflicts(
 /// Builds the 409 that kube-apiserver returns for apply conflicts.
 fn conflict_error(resource: &ResourceType, name: &str, conflicts: &[Conflict]) -> ApiError {
     let summary = if let [single] = conflicts {
-        format!("conflict with {}: {}", single.manager, format_path(&single.path))
+        format!(
+            "conflict with {}: {}",
+            single.manager,
+            format_path(&single.path)
+        )
     } else {
-        let mut managers: Vec<&str> = conflicts.iter().map(|conflict| conflict.manager.as_str()).collect();
+        let mut managers: Vec<&str> = conflicts
+            .iter()
+            .map(|conflict| conflict.manager.as_str())
+            .collect();
         managers.sort_unstable();
         managers.dedup();
         let mut lines = Vec::new();
         for manager in managers {
             lines.push(format!("conflicts with {manager}:"));
-            for conflict in conflicts.iter().filter(|conflict| conflict.manager == manager) {
+            for conflict in conflicts
+                .iter()
+                .filter(|conflict| conflict.manager == manager)
+            {
                 lines.push(format!("- {}", format_path(&conflict.path)));
             }
         }
@@ -167,7 +201,9 @@ fn merge_value(target: &mut Value, config: &Value, names: &mut Vec<String>) {
             if !target.is_object() {
                 *target = Value::Object(Map::new());
             }
-            let map = target.as_object_mut().expect("target was just made an object");
+            let map = target
+                .as_object_mut()
+                .expect("target was just made an object");
             for (key, value) in fields {
                 names.push(key.clone());
                 merge_value(map.entry(key.clone()).or_insert(Value::Null), value, names);
@@ -216,12 +252,20 @@ mod tests {
     fn second_manager_conflicts_until_forced() {
         let configmaps = find("", "v1", "configmaps").unwrap();
         let mut stored = config_map("blue");
-        let entry = Entry::new("first", Operation::Apply, "v1", FieldSet::of(&stored, Style::Apply));
+        let entry = Entry::new(
+            "first",
+            Operation::Apply,
+            "v1",
+            FieldSet::of(&stored, Style::Apply),
+        );
         managed::write(&mut stored, vec![entry]);
 
         let error = apply(configmaps, &stored, &config_map("red"), "second", false).unwrap_err();
         assert_eq!(error.code, StatusCode::CONFLICT);
-        assert_eq!(error.message, "Apply failed with 1 conflict: conflict with \"first\": .data.color");
+        assert_eq!(
+            error.message,
+            "Apply failed with 1 conflict: conflict with \"first\": .data.color"
+        );
 
         let same = apply(configmaps, &stored, &config_map("blue"), "second", false).unwrap();
         assert_eq!(managed::read(&same).len(), 2);
@@ -238,7 +282,14 @@ mod tests {
         let configmaps = find("", "v1", "configmaps").unwrap();
         let mut first = config_map("blue");
         first["data"]["size"] = json!("large");
-        let stored = apply(configmaps, &json!({"metadata": {"name": "cm"}}), &first, "me", false).unwrap();
+        let stored = apply(
+            configmaps,
+            &json!({"metadata": {"name": "cm"}}),
+            &first,
+            "me",
+            false,
+        )
+        .unwrap();
         let reapplied = apply(configmaps, &stored, &config_map("blue"), "me", false).unwrap();
         assert_eq!(reapplied["data"], json!({"color": "blue"}));
     }

@@ -2,7 +2,7 @@
 //! objects on top of the seed that the `seed` module describes.
 //!
 //! Object `i` (from 0) lives in application namespace `i % n` of the cluster's
-//! `n` application namespaces. Even `i` is a config map `extra-config-<i>` with
+//! `n` application namespaces, or in `default` for a layout without any. Even `i` is a config map `extra-config-<i>` with
 //! one key; odd `i` is a healthy Running pod `extra-pod-<i>` with one container,
 //! image `nginx:1.27.3` and CPU and memory limits, so that it adds no findings
 //! to a pod audit. All are 1 day old and labeled `lazyhost.dev/extra=true`.
@@ -24,7 +24,10 @@ pub(crate) fn seed_extra(store: &Store, cluster_index: usize, start: Timestamp, 
         start,
         variant: seed::variant(cluster_index),
     };
-    let namespaces = seeder.variant.app_namespaces;
+    let namespaces = match seeder.variant.app_namespaces {
+        [] => &["default"][..],
+        namespaces => namespaces,
+    };
     for index in 0..count {
         let namespace = namespaces[index % namespaces.len()];
         let object = if index % 2 == 0 {

@@ -24,6 +24,20 @@ const IGNORED_METADATA: &[&str] = &[
     "selfLink",
 ];
 
+/// Fields whose type is a map of user-chosen keys rather than a struct. Updates
+/// own such a map itself as well as its keys, which FieldsV1 shows as `".": {}`.
+const MAP_FIELDS: &[&str] = &[
+    "labels",
+    "annotations",
+    "data",
+    "binaryData",
+    "stringData",
+    "matchLabels",
+    "nodeSelector",
+    "limits",
+    "requests",
+];
+
 /// One step of a field path.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Step {
@@ -78,13 +92,13 @@ pub(crate) struct FieldSet {
     paths: std::collections::BTreeSet<Path>,
 }
 
-/// Whether a set records only what an apply configuration sets, or also the
-/// objects that an update writes, which FieldsV1 marks with `"."`.
+/// Whether a set records only what an apply configuration sets, or also the maps
+/// that an update writes, which FieldsV1 marks with `"."`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Style {
     /// Server-side apply: scalars, atomic values and list elements.
     Apply,
-    /// Updates (create, replace, patch): objects too.
+    /// Updates (create, replace, patch): maps of user-chosen keys too.
     Update,
 }
 
@@ -98,12 +112,15 @@ impl FieldSet {
         set
     }
 
-    /// Builds the set of fields that `new` sets with a value other than in `old`.
+    /// Builds the set of fields that `new` sets with a value other than in `old`;
+    /// maps and list elements count as changed only when they are new.
     pub(crate) fn changed(old: &Value, new: &Value, style: Style) -> Self {
         let old_set = Self::of(old, style);
         let mut changed = Self::default();
         for path in Self::of(new, style).paths {
-            let unchanged = old_set.contains(&path) && value_at(old, &path) == value_at(new, &path);
+            let value = value_at(new, &path);
+            let compared = value.is_some_and(Value::is_object) || value == value_at(old, &path);
+            let unchanged = old_set.contains(&path) && compared;
             if !unchanged {
                 changed.paths.insert(path);
             }
@@ -122,7 +139,7 @@ impl FieldSet {
     }
 
     /// Iterates over the paths in order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &Path> {
+    pub(crate) fn iter(&self) -> impl DoubleEndedIterator<Item = &Path> {
         self.paths.iter()
     }
 
@@ -210,10 +227,19 @@ fn collect_object(
     }
 }
 
-fn collect_value(value: &Value, path: &mut Path, names: &mut Vec<String>, style: Style, set: &mut FieldSet) {
+fn collect_value(
+    value: &Value,
+    path: &mut Path,
+    names: &mut Vec<String>,
+    style: Style,
+    set: &mut FieldSet,
+) {
     match value {
         Value::Object(object) if !object.is_empty() => {
-            if style == Style::Update {
+            let is_map = names
+                .last()
+                .is_some_and(|name| MAP_FIELDS.contains(&name.as_str()));
+            if style == Style::Update && is_map {
                 set.paths.insert(path.clone());
             }
             collect_object(object, path, names, style, set);
@@ -225,7 +251,13 @@ fn collect_value(value: &Value, path: &mut Path, names: &mut Vec<String>, style:
     }
 }
 
-fn collect_list(items: &[Value], path: &mut Path, names: &mut Vec<String>, style: Style, set: &mut FieldSet) {
+fn collect_list(
+    items: &[Value],
+    path: &mut Path,
+    names: &mut Vec<String>,
+    style: Style,
+    set: &mut FieldSet,
+) {
     let strategy = list_strategy(&names.iter().map(String::as_str).collect::<Vec<_>>());
     match strategy {
         ListStrategy::Replace => {
@@ -240,8 +272,12 @@ fn collect_list(items: &[Value], path: &mut Path, names: &mut Vec<String>, style
         }
         ListStrategy::MergeByKey(key) => {
             for item in items {
-                let Some(object) = item.as_object() else { continue };
-                let Some(value) = object.get(key) else { continue };
+                let Some(object) = item.as_object() else {
+                    continue;
+                };
+                let Some(value) = object.get(key) else {
+                    continue;
+                };
                 path.push(Step::Key(key.to_string(), value.to_string()));
                 set.paths.insert(path.clone());
                 collect_object(object, path, names, style, set);
@@ -294,7 +330,10 @@ pub(crate) fn remove_at(object: &mut Value, path: &[Step]) -> bool {
         parent = next;
     }
     match last {
-        Step::Field(name) => parent.as_object_mut().and_then(|map| map.remove(name)).is_some(),
+        Step::Field(name) => parent
+            .as_object_mut()
+            .and_then(|map| map.remove(name))
+            .is_some(),
         Step::Key(key, wanted) => remove_from_array(parent, |item| {
             item.get(key).map(Value::to_string).as_deref() == Some(wanted)
         }),
@@ -332,12 +371,16 @@ mod tests {
                 }}}},
             })
         );
-        assert_eq!(FieldSet::from_fields_v1(&fields), FieldSet::of(&object, Style::Apply));
+        assert_eq!(
+            FieldSet::from_fields_v1(&fields),
+            FieldSet::of(&object, Style::Apply)
+        );
     }
 
     #[test]
     fn update_set_marks_objects() {
-        let fields = FieldSet::of(&json!({"data": {"color": "blue"}}), Style::Update).to_fields_v1();
+        let fields =
+            FieldSet::of(&json!({"data": {"color": "blue"}}), Style::Update).to_fields_v1();
         assert_eq!(fields, json!({"f:data": {".": {}, "f:color": {}}}));
     }
 

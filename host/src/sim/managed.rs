@@ -52,7 +52,12 @@ pub(crate) struct Entry {
 
 impl Entry {
     /// Builds an entry stamped with the current time.
-    pub(crate) fn new(manager: &str, operation: Operation, api_version: &str, fields: FieldSet) -> Self {
+    pub(crate) fn new(
+        manager: &str,
+        operation: Operation,
+        api_version: &str,
+        fields: FieldSet,
+    ) -> Self {
         Self {
             manager: manager.to_string(),
             operation,
@@ -125,16 +130,26 @@ pub(crate) fn write(object: &mut Value, entries: Vec<Entry>) {
 }
 
 /// Records an update by `manager` that turned `old` (`None` on create) into `new`.
-pub(crate) fn record_update(old: Option<&Value>, new: &mut Value, manager: &str, api_version: &str) {
+pub(crate) fn record_update(
+    old: Option<&Value>,
+    new: &mut Value,
+    manager: &str,
+    api_version: &str,
+) {
     let mut entries = old.map(read).unwrap_or_default();
     let empty = json!({});
     let changed = FieldSet::changed(old.unwrap_or(&empty), new, Style::Update);
     let before = entries.clone();
     for entry in &mut entries {
-        entry.fields.remove_where(|path| changed.contains(path) || value_at(new, path).is_none());
+        entry
+            .fields
+            .remove_where(|path| changed.contains(path) || value_at(new, path).is_none());
     }
     if !changed.is_empty() {
-        match entries.iter_mut().find(|entry| entry.is(manager, Operation::Update)) {
+        match entries
+            .iter_mut()
+            .find(|entry| entry.is(manager, Operation::Update))
+        {
             Some(entry) => {
                 entry.fields.extend(&changed);
                 entry.time = time::format(time::now());
@@ -144,7 +159,9 @@ pub(crate) fn record_update(old: Option<&Value>, new: &mut Value, manager: &str,
         }
     }
     if entries == before && old.is_some() {
-        let kept = old.and_then(|old| old.pointer("/metadata/managedFields")).cloned();
+        let kept = old
+            .and_then(|old| old.pointer("/metadata/managedFields"))
+            .cloned();
         restore(new, kept);
         return;
     }
@@ -173,8 +190,14 @@ mod tests {
         record_update(Some(&created), &mut changed, "second", "v1");
         let entries = read(&changed);
         assert_eq!(entries.len(), 2);
-        assert_eq!(entries[0].fields.to_fields_v1(), json!({"f:data": {".": {}, "f:a": {}}}));
-        assert_eq!(entries[1].fields.to_fields_v1(), json!({"f:data": {"f:b": {}}}));
+        assert_eq!(
+            entries[0].fields.to_fields_v1(),
+            json!({"f:data": {".": {}, "f:a": {}}})
+        );
+        assert_eq!(
+            entries[1].fields.to_fields_v1(),
+            json!({"f:data": {"f:b": {}}})
+        );
     }
 
     #[test]

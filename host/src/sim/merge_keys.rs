@@ -53,9 +53,21 @@ mod tests {
         let containers = ["spec", "template", "spec", "containers"];
         assert_eq!(list_strategy(&containers), ListStrategy::MergeByKey("name"));
         let ports = ["spec", "template", "spec", "containers", "ports"];
-        assert_eq!(list_strategy(&ports), ListStrategy::MergeByKey("containerPort"));
-        assert_eq!(list_strategy(&["spec", "ports"]), ListStrategy::MergeByKey("port"));
-        assert_eq!(list_strategy(&["spec", "containers", "args"]), ListStrategy::Replace);
-        assert_eq!(list_strategy(&["metadata", "finalizers"]), ListStrategy::MergeSet);
+        assert_eq!(
+            list_strategy(&ports),
+            ListStrategy::MergeByKey("containerPort")
+        );
+        assert_eq!(
+            list_strategy(&["spec", "ports"]),
+            ListStrategy::MergeByKey("port")
+        );
+        assert_eq!(
+            list_strategy(&["spec", "containers", "args"]),
+            ListStrategy::Replace
+        );
+        assert_eq!(
+            list_strategy(&["metadata", "finalizers"]),
+            ListStrategy::MergeSet
+        );
     }
 }

@@ -56,12 +56,12 @@ mod read;
 mod request_info;
 mod resources;
 mod seed;
-mod selector;
+pub(crate) mod selector;
 mod server;
 mod shared_port;
 mod status;
-mod strategic;
 mod store;
+mod strategic;
 mod table;
 #[cfg(test)]
 mod tests;

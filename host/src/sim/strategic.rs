@@ -51,7 +51,9 @@ fn ensure_object(value: &mut Value) -> &mut Map<String, Value> {
     if !value.is_object() {
         *value = Value::Object(Map::new());
     }
-    value.as_object_mut().expect("value was just made an object")
+    value
+        .as_object_mut()
+        .expect("value was just made an object")
 }
 
 fn merge_object(
@@ -120,7 +122,9 @@ fn merge_list(
     patch: &[Value],
     path: &[&str],
 ) -> Result<Vec<Value>, StrategicError> {
-    let replace = patch.iter().any(|item| item.get(PATCH).and_then(Value::as_str) == Some("replace"));
+    let replace = patch
+        .iter()
+        .any(|item| item.get(PATCH).and_then(Value::as_str) == Some("replace"));
     let mut items = match current {
         Some(Value::Array(items)) if !replace => items,
         _ => Vec::new(),
@@ -250,7 +254,9 @@ mod tests {
 
     #[test]
     fn containers_merge_by_name() {
-        let result = patched(json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "nginx:1.28.0"}]}}}}));
+        let result = patched(
+            json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "nginx:1.28.0"}]}}}}),
+        );
         let containers = &result["spec"]["template"]["spec"]["containers"];
         assert_eq!(containers[0]["image"], "nginx:1.28.0");
         assert_eq!(containers[0]["env"][1]["value"], "2");
@@ -259,8 +265,12 @@ mod tests {
 
     #[test]
     fn delete_directive_removes_element() {
-        let result = patched(json!({"spec": {"template": {"spec": {"containers": [{"name": "sidecar", "$patch": "delete"}]}}}}));
-        let containers = result["spec"]["template"]["spec"]["containers"].as_array().unwrap();
+        let result = patched(
+            json!({"spec": {"template": {"spec": {"containers": [{"name": "sidecar", "$patch": "delete"}]}}}}),
+        );
+        let containers = result["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .unwrap();
         assert_eq!(containers.len(), 1);
         assert_eq!(containers[0]["name"], "web");
     }
@@ -270,9 +280,17 @@ mod tests {
         let result = patched(json!({"spec": {"template": {"spec": {"containers": [
             {"name": "only", "image": "x"}, {"$patch": "replace"}
         ]}}}}));
-        assert_eq!(result["spec"]["template"]["spec"]["containers"], json!([{"name": "only", "image": "x"}]));
-        let result = patched(json!({"spec": {"template": {"$patch": "replace", "metadata": {"labels": {"a": "b"}}}}}));
-        assert_eq!(result["spec"]["template"], json!({"metadata": {"labels": {"a": "b"}}}));
+        assert_eq!(
+            result["spec"]["template"]["spec"]["containers"],
+            json!([{"name": "only", "image": "x"}])
+        );
+        let result = patched(
+            json!({"spec": {"template": {"$patch": "replace", "metadata": {"labels": {"a": "b"}}}}}),
+        );
+        assert_eq!(
+            result["spec"]["template"],
+            json!({"metadata": {"labels": {"a": "b"}}})
+        );
     }
 
     #[test]
@@ -300,7 +318,11 @@ mod tests {
     #[test]
     fn finalizers_union() {
         let mut target = json!({"metadata": {"finalizers": ["a"]}});
-        strategic_merge(&mut target, &json!({"metadata": {"finalizers": ["b", "a"]}})).unwrap();
+        strategic_merge(
+            &mut target,
+            &json!({"metadata": {"finalizers": ["b", "a"]}}),
+        )
+        .unwrap();
         assert_eq!(target["metadata"]["finalizers"], json!(["a", "b"]));
     }
 }

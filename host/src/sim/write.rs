@@ -13,13 +13,13 @@ use super::cluster::Cluster;
 use super::digest::name_suffix;
 use super::object;
 use super::patch::{json_patch, merge_patch};
-use super::strategic::strategic_merge;
-use super::{apply, managed};
 use super::read::with_type;
 use super::resources::{self, ResourceType};
 use super::status::{ApiError, ApiResult, deleted_status};
 use super::store::{Commit, ObjectKey};
+use super::strategic::strategic_merge;
 use super::validate::validate_create;
+use super::{apply, managed};
 use super::{crd, time};
 
 /// Namespaces kube-apiserver never lets clients delete.
@@ -36,7 +36,12 @@ pub(crate) fn create(cluster: &Cluster, request: &ApiRequest, target: &Target) -
     }
     let mut object = decode_typed(request, resource, &request.body)?;
     place_in_namespace(&mut object, target);
-    managed::record_update(None, &mut object, field_manager(request), &resource.api_version());
+    managed::record_update(
+        None,
+        &mut object,
+        field_manager(request),
+        &resource.api_version(),
+    );
     let created = create_object(cluster, request, resource, object)?;
     Ok(Reply::Json(StatusCode::CREATED, created))
 }
@@ -61,7 +66,12 @@ pub(crate) fn create_object(
     }
     apply_create_defaults(resource, &mut object);
     let created = cluster.store.create(resource, object, commit(request))?;
-    tracing::debug!(resource = resource.plural, name = object::name(&created), dry_run = commit(request) == Commit::DryRun, "created object");
+    tracing::debug!(
+        resource = resource.plural,
+        name = object::name(&created),
+        dry_run = commit(request) == Commit::DryRun,
+        "created object"
+    );
     Ok(with_type(resource, created))
 }
 
@@ -133,7 +143,12 @@ pub(crate) fn patch(cluster: &Cluster, request: &ApiRequest, target: &Target) ->
                     "metadata.name and metadata.namespace cannot be changed by a patch",
                 ));
             }
-            managed::record_update(Some(current), &mut patched, manager, &resource.api_version());
+            managed::record_update(
+                Some(current),
+                &mut patched,
+                manager,
+                &resource.api_version(),
+            );
             Ok(patched)
         })?;
     Ok(Reply::ok(with_type(resource, updated)))
@@ -164,7 +179,9 @@ pub(crate) fn delete(cluster: &Cluster, request: &ApiRequest, target: &Target) -
             "this namespace may not be deleted",
         ));
     }
-    let mut deleted = cluster.store.delete(resource, &key, commit(request))?;
+    let mut deleted = cluster
+        .store
+        .delete(resource, &key, delete_commit(request))?;
     let body = match resource.plural {
         "pods" => with_type(resource, deleted),
         "namespaces" => {
@@ -200,6 +217,20 @@ fn field_manager(request: &ApiRequest) -> &str {
     }
 }
 
+/// Returns whether a DELETE writes or only checks: kubectl and kube send `dryRun`
+/// in the DeleteOptions body, other clients in the query.
+fn delete_commit(request: &ApiRequest) -> Commit {
+    let options: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+    let in_body = object::array_at(&options, "/dryRun")
+        .iter()
+        .any(|mode| mode.as_str() == Some("All"));
+    if in_body {
+        Commit::DryRun
+    } else {
+        commit(request)
+    }
+}
+
 /// Returns the key of the object a path names.
 pub(crate) fn target_key(target: &Target) -> ObjectKey {
     ObjectKey::new(
@@ -210,7 +241,11 @@ pub(crate) fn target_key(target: &Target) -> ObjectKey {
 
 /// Decodes a JSON or YAML body into an object and checks its kind and apiVersion
 /// when the body sets them.
-pub(crate) fn decode_typed(request: &ApiRequest, resource: &ResourceType, body: &[u8]) -> ApiResult<Value> {
+pub(crate) fn decode_typed(
+    request: &ApiRequest,
+    resource: &ResourceType,
+    body: &[u8],
+) -> ApiResult<Value> {
     let object = parse_body(request, body)?;
     if !object.is_object() {
         return Err(ApiError::bad_request(

@@ -6,7 +6,8 @@
 //! `invalid-json` returns text that is not JSON; `other-cluster` calls the
 //! cluster named by `--arg target=NAME` and returns the error it gets;
 //! `read-file` tries to open `/etc/hostname`; `env` returns the environment
-//! it sees; `missing-object` gets a config map that does not exist. With
+//! it sees; `missing-object` gets a config map that does not exist;
+//! `print-a-lot` prints 2 MiB; `allocate` allocates until it fails. With
 //! `--arg only=NAME` every cluster but NAME behaves as `ok`.
 
 wit_bindgen::generate!({
@@ -51,6 +52,19 @@ impl Guest for Misbehave {
                     vars.len(),
                     argv.len()
                 ))
+            }
+            "print-a-lot" => {
+                let line = "x".repeat(1023);
+                for _ in 0..2048 {
+                    println!("{line}");
+                }
+                Ok(r#"{"printed":2097152}"#.to_string())
+            }
+            "allocate" => {
+                let mut blocks: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    blocks.push(vec![1; 16 << 20]);
+                }
             }
             "missing-object" => {
                 let result =

@@ -1,16 +1,23 @@
 //! Cluster configurations: where they come from and how they are looked up.
 //!
-//! The inventory reads kubeconfig files once, merges them the way kubectl
-//! does (the first file to define a name wins), and turns each context into
-//! one cluster. Building a client from a cluster's configuration is the
-//! pool's job, so the inventory stores only names, servers and labels.
+//! The inventory reads its [`Sources`] once and turns each kubeconfig
+//! context into one cluster with a name, a server and labels. Building a
+//! client from a cluster's configuration is the pool's job.
+
+mod sources;
+
+pub use sources::Sources;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
+
+// NOTE: the label selector parser lives with the simulator, which needs it
+// for list requests; it belongs in a module of its own shared by both.
+use crate::sim::selector::LabelSelector;
 
 /// Errors from reading cluster configurations.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +37,29 @@ pub enum InventoryError {
         #[source]
         source: KubeconfigError,
     },
+    /// A folder of kubeconfig files could not be listed.
+    #[error("failed to read kubeconfig folder `{path}`: {source}")]
+    ReadDir {
+        /// The folder.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Two sources define a cluster of the same name.
+    #[error("cluster `{name}` is defined twice: rename one of its contexts or entries")]
+    DuplicateCluster {
+        /// The repeated name.
+        name: String,
+    },
+    /// A `--selector` could not be parsed.
+    #[error("invalid selector `{selector}`: {reason}")]
+    Selector {
+        /// The selector text.
+        selector: String,
+        /// The parser's message.
+        reason: String,
+    },
     /// Two kubeconfig files could not be merged.
     #[error("failed to merge kubeconfig `{path}`: {source}")]
     Merge {
@@ -45,8 +75,10 @@ pub enum InventoryError {
         /// The files read, for the message.
         sources: String,
     },
-    /// A context names a cluster that is not defined.
-    #[error("context `{context}` names cluster `{cluster}`, which no kubeconfig defines")]
+    /// A context names a cluster that is not defined or has no server.
+    #[error(
+        "context `{context}` names cluster `{cluster}`, which no kubeconfig defines with a server"
+    )]
     MissingCluster {
         /// The context.
         context: String,
@@ -73,14 +105,18 @@ pub enum InventoryError {
 }
 
 /// One cluster: a kubeconfig context with its server and labels.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct ClusterConfig {
-    /// The cluster's name in lazyhost, which is its context name.
+    /// The cluster's name in lazyhost: its context name, unless qualified
+    /// or given in `lazyhost.toml`.
     pub name: String,
     /// The API server URL.
     pub server: String,
     /// Labels attached to the cluster.
     pub labels: BTreeMap<String, String>,
+    /// The context in `kubeconfig` that configures the cluster.
+    pub context: String,
+    kubeconfig: Arc<Kubeconfig>,
 }
 
 /// The configured clusters and the merged kubeconfig they come from.
@@ -88,26 +124,29 @@ pub struct ClusterConfig {
 pub struct Inventory {
     clusters: Vec<Arc<ClusterConfig>>,
     by_name: HashMap<String, usize>,
-    kubeconfig: Kubeconfig,
+    current_context: Option<String>,
     source_reads: AtomicU64,
     accesses: AtomicU64,
 }
 
 impl Inventory {
     /// Returns the kubeconfig files to read when none is given: the paths in
-    /// `$KUBECONFIG` (separated by `:`), else `~/.kube/config`.
+    /// `$KUBECONFIG` (separated by `:`) that exist, as kubectl skips the
+    /// missing ones, else `~/.kube/config` if it exists.
     pub fn default_kubeconfig_paths() -> Vec<PathBuf> {
         if let Some(value) = std::env::var_os("KUBECONFIG") {
             let paths: Vec<PathBuf> = std::env::split_paths(&value)
                 .filter(|path| !path.as_os_str().is_empty())
                 .collect();
             if !paths.is_empty() {
-                return paths;
+                return paths.into_iter().filter(|path| path.exists()).collect();
             }
         }
         std::env::home_dir()
-            .map(|home| vec![home.join(".kube").join("config")])
-            .unwrap_or_default()
+            .map(|home| home.join(".kube").join("config"))
+            .filter(|path| path.exists())
+            .into_iter()
+            .collect()
     }
 
     /// Reads and merges the kubeconfig files at `paths`, in order.
@@ -117,26 +156,26 @@ impl Inventory {
     /// Fails when `paths` is empty, a file cannot be read or parsed, or the
     /// merged configuration has no usable contexts.
     pub fn from_kubeconfig_files(paths: &[PathBuf]) -> Result<Self, InventoryError> {
-        let mut merged: Option<Kubeconfig> = None;
-        for path in paths {
-            let next = read_kubeconfig(path)?;
-            merged = Some(match merged {
-                None => next,
-                Some(current) => current
-                    .merge(next)
-                    .map_err(|source| InventoryError::Merge {
-                        path: path.clone(),
-                        source,
-                    })?,
-            });
-        }
-        let kubeconfig = merged.ok_or(InventoryError::NoKubeconfig)?;
-        let sources = paths
-            .iter()
-            .map(|path| format!("`{}`", path.display()))
-            .collect::<Vec<_>>()
-            .join(", ");
-        Self::from_kubeconfig(kubeconfig, &sources)
+        let sources = Sources {
+            kubeconfigs: paths.to_vec(),
+            ..Sources::default()
+        };
+        let mut inventory = Self::from_sources(&sources)?;
+        inventory.current_context = sources::read_merged(paths)?.current_context;
+        Ok(inventory)
+    }
+
+    /// Reads every source: merged kubeconfig files, folders of kubeconfig
+    /// files and clusters listed one by one.
+    ///
+    /// # Errors
+    ///
+    /// Fails when a source cannot be read, a context names a cluster that
+    /// is not defined, two sources define the same cluster name, or there
+    /// are no clusters at all.
+    pub fn from_sources(sources: &Sources) -> Result<Self, InventoryError> {
+        let clusters = sources::read_all(sources)?;
+        Self::from_clusters(clusters, None, &sources.describe())
     }
 
     /// Builds the inventory from a kubeconfig already in memory. `sources`
@@ -147,32 +186,25 @@ impl Inventory {
     /// Fails when the kubeconfig has no contexts or a context names a
     /// cluster it does not define.
     pub fn from_kubeconfig(kubeconfig: Kubeconfig, sources: &str) -> Result<Self, InventoryError> {
-        let mut clusters = Vec::new();
-        for named in &kubeconfig.contexts {
-            let context = named.context.as_ref();
-            let cluster_name = context.map(|c| c.cluster.clone()).unwrap_or_default();
-            let server = kubeconfig
-                .clusters
-                .iter()
-                .find(|cluster| cluster.name == cluster_name)
-                .and_then(|cluster| cluster.cluster.as_ref())
-                .and_then(|cluster| cluster.server.clone())
-                .ok_or_else(|| InventoryError::MissingCluster {
-                    context: named.name.clone(),
-                    cluster: cluster_name.clone(),
-                })?;
-            clusters.push(Arc::new(ClusterConfig {
-                name: named.name.clone(),
-                server,
-                labels: BTreeMap::new(),
-            }));
-        }
+        let kubeconfig = Arc::new(kubeconfig);
+        let clusters = kubeconfig
+            .contexts
+            .iter()
+            .map(|named| sources::cluster_of_context(&kubeconfig, &named.name, named.name.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::from_clusters(clusters, kubeconfig.current_context.clone(), sources)
+    }
+
+    fn from_clusters(
+        clusters: Vec<Arc<ClusterConfig>>,
+        current_context: Option<String>,
+        sources: &str,
+    ) -> Result<Self, InventoryError> {
         if clusters.is_empty() {
             return Err(InventoryError::NoContexts {
                 sources: sources.to_string(),
             });
         }
-
         let by_name = clusters
             .iter()
             .enumerate()
@@ -181,7 +213,7 @@ impl Inventory {
         Ok(Self {
             clusters,
             by_name,
-            kubeconfig,
+            current_context,
             source_reads: AtomicU64::new(1),
             accesses: AtomicU64::new(0),
         })
@@ -194,7 +226,7 @@ impl Inventory {
 
     /// Returns the kubeconfig's current context, if it names a configured cluster.
     pub fn current_context(&self) -> Option<&str> {
-        let current = self.kubeconfig.current_context.as_deref()?;
+        let current = self.current_context.as_deref()?;
         self.by_name.contains_key(current).then_some(current)
     }
 
@@ -224,6 +256,27 @@ impl Inventory {
             .collect()
     }
 
+    /// Returns the clusters whose labels match `selector`, in inventory order.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the selector cannot be parsed.
+    pub fn select_by_labels(
+        &self,
+        selector: &str,
+    ) -> Result<Vec<Arc<ClusterConfig>>, InventoryError> {
+        let parsed = LabelSelector::parse(selector).map_err(|error| InventoryError::Selector {
+            selector: selector.to_string(),
+            reason: error.to_string(),
+        })?;
+        Ok(self
+            .clusters
+            .iter()
+            .filter(|cluster| parsed.matches(&cluster.labels))
+            .cloned()
+            .collect())
+    }
+
     /// Builds the client configuration of one cluster from its context.
     ///
     /// # Errors
@@ -235,10 +288,10 @@ impl Inventory {
         cluster: &ClusterConfig,
     ) -> Result<kube::Config, InventoryError> {
         let options = KubeConfigOptions {
-            context: Some(cluster.name.clone()),
+            context: Some(cluster.context.clone()),
             ..KubeConfigOptions::default()
         };
-        kube::Config::from_custom_kubeconfig(self.kubeconfig.clone(), &options)
+        kube::Config::from_custom_kubeconfig(Kubeconfig::clone(&cluster.kubeconfig), &options)
             .await
             .map_err(|source| InventoryError::ClientConfig {
                 cluster: cluster.name.clone(),
@@ -272,13 +325,6 @@ impl Inventory {
         }
         names.join(", ")
     }
-}
-
-fn read_kubeconfig(path: &Path) -> Result<Kubeconfig, InventoryError> {
-    Kubeconfig::read_from(path).map_err(|source| InventoryError::Read {
-        path: path.to_path_buf(),
-        source,
-    })
 }
 
 #[cfg(test)]
@@ -346,7 +392,115 @@ current-context: prod-east
         let error = Inventory::from_kubeconfig(kubeconfig, "test").unwrap_err();
         assert_eq!(
             error.to_string(),
-            "context `prod-west` names cluster `north`, which no kubeconfig defines"
+            "context `prod-west` names cluster `north`, which no kubeconfig defines with a server"
+        );
+    }
+
+    fn write(dir: &std::path::Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn one_context(context: &str, port: u16) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {{server: 'https://127.0.0.1:{port}'}}\n\
+             users:\n- name: u\n  user: {{token: t}}\ncontexts:\n- name: {context}\n  context: {{cluster: c, user: u}}\n"
+        )
+    }
+
+    #[test]
+    fn folder_qualifies_repeated_contexts() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "eu.yaml", &one_context("admin", 1));
+        write(dir.path(), "us.yaml", &one_context("admin", 2));
+        write(dir.path(), "lab.yaml", &one_context("lab", 3));
+        write(dir.path(), ".hidden.yaml", "not a kubeconfig");
+        let sources = Sources {
+            kubeconfig_dirs: vec![dir.path().to_path_buf()],
+            ..Sources::default()
+        };
+        let inventory = Inventory::from_sources(&sources).unwrap();
+        let names: Vec<&str> = inventory
+            .clusters()
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(names, ["eu/admin", "lab", "us/admin"]);
+        assert_eq!(inventory.clusters()[2].server, "https://127.0.0.1:2");
+        assert_eq!(inventory.clusters()[2].context, "admin");
+    }
+
+    #[test]
+    fn listed_clusters_carry_labels_for_selectors() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(dir.path(), "fleet.yaml", TWO_CONTEXTS);
+        let entry = |name: &str, context: &str, env: &str| crate::config::ClusterEntry {
+            name: name.to_string(),
+            kubeconfig: file.clone(),
+            context: Some(context.to_string()),
+            labels: [("env".to_string(), env.to_string())].into(),
+        };
+        let sources = Sources {
+            clusters: vec![
+                entry("east", "prod-east", "prod"),
+                entry("west", "prod-west", "staging"),
+            ],
+            ..Sources::default()
+        };
+        let inventory = Inventory::from_sources(&sources).unwrap();
+        let prod = inventory.select_by_labels("env=prod").unwrap();
+        assert_eq!(prod.len(), 1);
+        assert_eq!(prod[0].name, "east");
+        assert_eq!(prod[0].context, "prod-east");
+        assert_eq!(
+            inventory
+                .select_by_labels("env in (prod,staging)")
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(inventory.select_by_labels("!env").unwrap().len(), 0);
+        let error = inventory.select_by_labels("env in prod").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("invalid selector `env in prod`: "),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn duplicate_names_across_sources_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(dir.path(), "fleet.yaml", TWO_CONTEXTS);
+        let sources = Sources {
+            kubeconfigs: vec![file.clone()],
+            clusters: vec![crate::config::ClusterEntry {
+                name: "prod-east".to_string(),
+                kubeconfig: file,
+                context: None,
+                labels: BTreeMap::new(),
+            }],
+            ..Sources::default()
+        };
+        let error = Inventory::from_sources(&sources).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "cluster `prod-east` is defined twice: rename one of its contexts or entries"
+        );
+    }
+
+    #[test]
+    fn missing_folder_is_an_error() {
+        let sources = Sources {
+            kubeconfig_dirs: vec![PathBuf::from("/nonexistent/fleet")],
+            ..Sources::default()
+        };
+        let error = Inventory::from_sources(&sources).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "failed to read kubeconfig folder `/nonexistent/fleet`: No such file or directory (os error 2)"
         );
     }
 }

@@ -1,0 +1,377 @@
+//! The configuration file, `lazyhost.toml`.
+//!
+//! ```toml
+//! kubeconfigs = ["~/.kube/config"]          # merged the way kubectl merges them
+//! kubeconfig_dirs = ["/etc/lazyhost/fleet"] # every file in the folder
+//!
+//! [pool]
+//! max_idle = "30m"
+//! max_access_count = 1000   # 0 turns recycling off
+//! max_live = 200
+//! init_timeout = "30s"
+//!
+//! [monitor]
+//! interval = "30s"
+//! memory_warning_mb = 500
+//! evict_idle_on_pressure = true
+//!
+//! [[clusters]]
+//! name = "prod-eu"
+//! kubeconfig = "/etc/lazyhost/prod.yaml"
+//! context = "eu-admin"
+//! labels = { env = "prod", region = "eu" }
+//! ```
+//!
+//! Every key is optional. An unknown key or an invalid value is an error
+//! that names the file, the key and the reason. Durations take the usual
+//! human forms (`90s`, `30m`, `1h 30m`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::pool::PoolConfig;
+
+/// The file read when `--config` is not given, if it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "lazyhost.toml";
+
+/// Errors from reading the configuration file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("failed to read configuration `{path}`: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has an unknown key or invalid value.
+    #[error("invalid configuration `{path}`: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with the key and line.
+        message: String,
+    },
+}
+
+/// The contents of `lazyhost.toml`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Kubeconfig files merged into one set of contexts, each a cluster.
+    pub kubeconfigs: Vec<PathBuf>,
+    /// Folders whose files are each a kubeconfig; see the inventory for how
+    /// repeated context names are qualified.
+    pub kubeconfig_dirs: Vec<PathBuf>,
+    /// Clusters listed one by one.
+    pub clusters: Vec<ClusterEntry>,
+    /// Rules of the client pool.
+    pub pool: PoolSection,
+    /// Memory monitor settings.
+    pub monitor: MonitorSection,
+}
+
+/// A cluster listed in `[[clusters]]`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterEntry {
+    /// Name of the cluster in lazyhost.
+    pub name: String,
+    /// Kubeconfig file holding its context.
+    pub kubeconfig: PathBuf,
+    /// Context in that file; defaults to `name`.
+    pub context: Option<String>,
+    /// Labels for `--selector`.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// The `[pool]` section.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PoolSection {
+    /// Evict a client unused for this long.
+    #[serde(deserialize_with = "duration")]
+    pub max_idle: Duration,
+    /// Count a live client unused for this long as idle.
+    #[serde(deserialize_with = "duration")]
+    pub idle_threshold: Duration,
+    /// Replace a client after this many checkouts; 0 turns it off.
+    pub max_access_count: u64,
+    /// Most live clients; none means no cap.
+    pub max_live: Option<usize>,
+    /// Longest time one client start may take.
+    #[serde(deserialize_with = "duration")]
+    pub init_timeout: Duration,
+    /// First wait before retrying a failed cluster.
+    #[serde(deserialize_with = "duration")]
+    pub backoff_initial: Duration,
+    /// Longest wait between retries of a failed cluster.
+    #[serde(deserialize_with = "duration")]
+    pub backoff_max: Duration,
+}
+
+impl Default for PoolSection {
+    fn default() -> Self {
+        let pool = PoolConfig::default();
+        Self {
+            max_idle: pool.max_idle,
+            idle_threshold: pool.idle_threshold,
+            max_access_count: pool.max_access_count,
+            max_live: pool.max_live,
+            init_timeout: pool.init_timeout,
+            backoff_initial: pool.backoff_initial,
+            backoff_max: pool.backoff_max,
+        }
+    }
+}
+
+impl PoolSection {
+    /// Returns the pool rules this section sets.
+    pub fn to_pool_config(&self) -> PoolConfig {
+        PoolConfig {
+            max_idle: self.max_idle,
+            idle_threshold: self.idle_threshold,
+            max_access_count: self.max_access_count,
+            max_live: self.max_live,
+            init_timeout: self.init_timeout,
+            backoff_initial: self.backoff_initial,
+            backoff_max: self.backoff_max,
+        }
+    }
+}
+
+/// The `[monitor]` section.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MonitorSection {
+    /// How often memory is sampled.
+    #[serde(deserialize_with = "duration")]
+    pub interval: Duration,
+    /// Resident memory, in MiB, above which a warning is logged.
+    pub memory_warning_mb: u64,
+    /// Whether idle clients are evicted when memory passes the threshold.
+    pub evict_idle_on_pressure: bool,
+}
+
+impl Default for MonitorSection {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(30),
+            memory_warning_mb: 500,
+            evict_idle_on_pressure: false,
+        }
+    }
+}
+
+impl Config {
+    /// Reads and checks a configuration file.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the file cannot be read, is not valid TOML, has an
+    /// unknown key, or has an invalid value.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|message| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    /// Reads `path` when given, else `./lazyhost.toml` when it exists, else
+    /// returns the defaults.
+    ///
+    /// # Errors
+    ///
+    /// As [`Config::load`].
+    pub fn load_or_default(path: Option<&Path>) -> Result<Self, ConfigError> {
+        match path {
+            Some(path) => Self::load(path),
+            None if Path::new(DEFAULT_CONFIG_FILE).is_file() => {
+                Self::load(Path::new(DEFAULT_CONFIG_FILE))
+            }
+            None => Ok(Self::default()),
+        }
+    }
+
+    /// Parses configuration text and checks values that TOML types alone
+    /// cannot.
+    fn parse(text: &str) -> Result<Self, String> {
+        let config: Config = toml::from_str(text).map_err(|error| one_line(&error.to_string()))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let pool = &self.pool;
+        if pool.max_live == Some(0) {
+            return Err(
+                "key `pool.max_live`: must be at least 1, or left out for no cap".to_string(),
+            );
+        }
+        if pool.init_timeout.is_zero() {
+            return Err("key `pool.init_timeout`: must be longer than zero".to_string());
+        }
+        if pool.backoff_initial > pool.backoff_max {
+            return Err(
+                "key `pool.backoff_initial`: must not be longer than `pool.backoff_max`"
+                    .to_string(),
+            );
+        }
+        if self.monitor.interval.is_zero() {
+            return Err("key `monitor.interval`: must be longer than zero".to_string());
+        }
+        let mut names = std::collections::HashSet::new();
+        for entry in &self.clusters {
+            if entry.name.trim().is_empty() {
+                return Err("key `clusters.name`: must not be empty".to_string());
+            }
+            if !names.insert(entry.name.as_str()) {
+                return Err(format!(
+                    "key `clusters.name`: `{}` is listed twice",
+                    entry.name
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Returns whether the file names any cluster source.
+    pub fn has_sources(&self) -> bool {
+        !self.kubeconfigs.is_empty()
+            || !self.kubeconfig_dirs.is_empty()
+            || !self.clusters.is_empty()
+    }
+}
+
+/// Turns the TOML parser's multi-line report into one line.
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|line| {
+            !line.is_empty()
+                && !line
+                    .chars()
+                    .all(|c| c == '|' || c == '^' || c.is_ascii_digit() || c == ' ')
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    humantime::parse_duration(&text).map_err(|error| {
+        serde::de::Error::custom(format!(
+            "invalid duration `{text}`: {error}; use a form such as 30s or 5m"
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let config = Config::parse("").unwrap();
+        assert_eq!(config, Config::default());
+        assert_eq!(config.pool.max_idle, Duration::from_secs(1800));
+        assert_eq!(config.pool.max_access_count, 1000);
+        assert_eq!(config.monitor.interval, Duration::from_secs(30));
+        assert_eq!(config.monitor.memory_warning_mb, 500);
+        assert!(!config.has_sources());
+    }
+
+    #[test]
+    fn full_file_is_read() {
+        let text = r#"
+            kubeconfigs = ["/a", "/b"]
+            kubeconfig_dirs = ["/fleet"]
+            [pool]
+            max_idle = "10m"
+            max_access_count = 0
+            max_live = 50
+            init_timeout = "5s"
+            [monitor]
+            interval = "1m"
+            memory_warning_mb = 200
+            evict_idle_on_pressure = true
+            [[clusters]]
+            name = "prod-eu"
+            kubeconfig = "/etc/prod.yaml"
+            context = "eu-admin"
+            labels = { env = "prod" }
+        "#;
+        let config = Config::parse(text).unwrap();
+        assert_eq!(
+            config.kubeconfigs,
+            [PathBuf::from("/a"), PathBuf::from("/b")]
+        );
+        assert_eq!(config.pool.max_idle, Duration::from_secs(600));
+        assert_eq!(config.pool.max_live, Some(50));
+        assert!(!config.pool.to_pool_config().recycle_due(u64::MAX));
+        assert_eq!(config.monitor.interval, Duration::from_secs(60));
+        assert!(config.monitor.evict_idle_on_pressure);
+        assert_eq!(config.clusters[0].context.as_deref(), Some("eu-admin"));
+        assert_eq!(config.clusters[0].labels["env"], "prod");
+        assert!(config.has_sources());
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        let cases = [
+            ("[pool]\nmax_idel = \"1m\"", "unknown field `max_idel`"),
+            (
+                "[pool]\nmax_idle = \"5 parsecs\"",
+                "invalid duration `5 parsecs`",
+            ),
+            (
+                "[pool]\nmax_idle = 30",
+                "invalid type: integer `30`, expected a string",
+            ),
+            (
+                "[pool]\nmax_live = 0",
+                "key `pool.max_live`: must be at least 1",
+            ),
+            (
+                "[pool]\nmax_access_count = -1",
+                "invalid value: integer `-1`",
+            ),
+            (
+                "[monitor]\ninterval = \"0s\"",
+                "key `monitor.interval`: must be longer than zero",
+            ),
+            ("color = \"blue\"", "unknown field `color`"),
+            (
+                "[[clusters]]\nname = \"a\"\nkubeconfig = \"/k\"\n[[clusters]]\nname = \"a\"\nkubeconfig = \"/k\"",
+                "`a` is listed twice",
+            ),
+            ("[[clusters]]\nname = \"a\"", "missing field `kubeconfig`"),
+            ("[pool", "invalid table header"),
+        ];
+        for (text, expected) in cases {
+            let error = Config::parse(text).unwrap_err();
+            assert!(error.contains(expected), "{text:?} gave {error:?}");
+            assert!(!error.contains('\n'), "{error:?}");
+        }
+    }
+
+    #[test]
+    fn missing_file_is_an_error() {
+        let error = Config::load(Path::new("/nonexistent/lazyhost.toml")).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "failed to read configuration `/nonexistent/lazyhost.toml`: No such file or directory (os error 2)"
+        );
+    }
+}

@@ -1,0 +1,201 @@
+//! Reading cluster configurations from their sources: kubeconfig files
+//! merged the way kubectl merges them, folders of kubeconfig files, and
+//! clusters listed one by one in `lazyhost.toml`.
+//!
+//! In a folder, every regular file whose name does not start with `.` is a
+//! kubeconfig, read in name order. A context name that appears in more than
+//! one file of the folder is qualified by the file's name without its
+//! extension, as `FILE/CONTEXT` (`eu/admin` and `us/admin` for context
+//! `admin` in `eu.yaml` and `us.yaml`); a name that appears once is kept.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use kube::config::Kubeconfig;
+
+use super::{ClusterConfig, InventoryError};
+use crate::config::ClusterEntry;
+
+/// Where cluster configurations come from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Sources {
+    /// Kubeconfig files merged into one set of contexts.
+    pub kubeconfigs: Vec<PathBuf>,
+    /// Folders of kubeconfig files.
+    pub kubeconfig_dirs: Vec<PathBuf>,
+    /// Clusters listed one by one.
+    pub clusters: Vec<ClusterEntry>,
+}
+
+impl Sources {
+    /// Returns the sources' names for messages.
+    pub fn describe(&self) -> String {
+        let files = self.kubeconfigs.iter().chain(&self.kubeconfig_dirs);
+        let mut names: Vec<String> = files.map(|path| format!("`{}`", path.display())).collect();
+        if !self.clusters.is_empty() {
+            names.push(format!("{} listed clusters", self.clusters.len()));
+        }
+        names.join(", ")
+    }
+}
+
+/// Reads every source and returns its clusters in source order.
+pub(super) fn read_all(sources: &Sources) -> Result<Vec<Arc<ClusterConfig>>, InventoryError> {
+    let mut clusters = Vec::new();
+    if !sources.kubeconfigs.is_empty() {
+        let merged = Arc::new(read_merged(&sources.kubeconfigs)?);
+        for named in &merged.contexts {
+            clusters.push(cluster_of_context(
+                &merged,
+                &named.name,
+                named.name.clone(),
+            )?);
+        }
+    }
+    for dir in &sources.kubeconfig_dirs {
+        clusters.extend(read_dir(dir)?);
+    }
+    for entry in &sources.clusters {
+        clusters.push(read_entry(entry)?);
+    }
+    reject_duplicates(&clusters)?;
+    Ok(clusters)
+}
+
+/// Reads and merges kubeconfig files in order; the first file to define a
+/// name wins, as in kubectl.
+pub(super) fn read_merged(paths: &[PathBuf]) -> Result<Kubeconfig, InventoryError> {
+    let mut merged: Option<Kubeconfig> = None;
+    for path in paths {
+        let next = read_kubeconfig(path)?;
+        merged = Some(match merged {
+            None => next,
+            Some(current) => current
+                .merge(next)
+                .map_err(|source| InventoryError::Merge {
+                    path: path.clone(),
+                    source,
+                })?,
+        });
+    }
+    merged.ok_or(InventoryError::NoKubeconfig)
+}
+
+fn read_kubeconfig(path: &Path) -> Result<Kubeconfig, InventoryError> {
+    Kubeconfig::read_from(path).map_err(|source| InventoryError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Builds the cluster of `context` in `kubeconfig`, named `name`.
+pub(super) fn cluster_of_context(
+    kubeconfig: &Arc<Kubeconfig>,
+    context: &str,
+    name: String,
+) -> Result<Arc<ClusterConfig>, InventoryError> {
+    let named = kubeconfig
+        .contexts
+        .iter()
+        .find(|named| named.name == context)
+        .ok_or_else(|| InventoryError::UnknownContext {
+            name: context.to_string(),
+            known: kubeconfig
+                .contexts
+                .iter()
+                .map(|named| format!("`{}`", named.name))
+                .collect::<Vec<_>>()
+                .join(", "),
+        })?;
+    let cluster_name = named
+        .context
+        .as_ref()
+        .map(|c| c.cluster.clone())
+        .unwrap_or_default();
+    let server = kubeconfig
+        .clusters
+        .iter()
+        .find(|cluster| cluster.name == cluster_name)
+        .and_then(|cluster| cluster.cluster.as_ref())
+        .and_then(|cluster| cluster.server.clone())
+        .ok_or_else(|| InventoryError::MissingCluster {
+            context: context.to_string(),
+            cluster: cluster_name,
+        })?;
+    Ok(Arc::new(ClusterConfig {
+        name,
+        server,
+        labels: BTreeMap::new(),
+        context: context.to_string(),
+        kubeconfig: Arc::clone(kubeconfig),
+    }))
+}
+
+fn read_dir(dir: &Path) -> Result<Vec<Arc<ClusterConfig>>, InventoryError> {
+    let listing = std::fs::read_dir(dir).map_err(|source| InventoryError::ReadDir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut files: Vec<PathBuf> = listing
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.is_file() && !is_hidden(path))
+        .collect();
+    files.sort();
+
+    let mut kubeconfigs = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for path in files {
+        let kubeconfig = Arc::new(read_kubeconfig(&path)?);
+        for named in &kubeconfig.contexts {
+            *seen.entry(named.name.clone()).or_default() += 1;
+        }
+        kubeconfigs.push((path, kubeconfig));
+    }
+
+    let mut clusters = Vec::new();
+    for (path, kubeconfig) in &kubeconfigs {
+        for named in &kubeconfig.contexts {
+            let name = if seen[&named.name] > 1 {
+                format!("{}/{}", file_stem(path), named.name)
+            } else {
+                named.name.clone()
+            };
+            clusters.push(cluster_of_context(kubeconfig, &named.name, name)?);
+        }
+    }
+    Ok(clusters)
+}
+
+fn read_entry(entry: &ClusterEntry) -> Result<Arc<ClusterConfig>, InventoryError> {
+    let kubeconfig = Arc::new(read_kubeconfig(&entry.kubeconfig)?);
+    let context = entry.context.as_deref().unwrap_or(&entry.name);
+    let cluster = cluster_of_context(&kubeconfig, context, entry.name.clone())?;
+    let mut cluster = Arc::unwrap_or_clone(cluster);
+    cluster.labels = entry.labels.clone();
+    Ok(Arc::new(cluster))
+}
+
+fn reject_duplicates(clusters: &[Arc<ClusterConfig>]) -> Result<(), InventoryError> {
+    let mut names = HashMap::new();
+    for cluster in clusters {
+        if names.insert(cluster.name.as_str(), ()).is_some() {
+            return Err(InventoryError::DuplicateCluster {
+                name: cluster.name.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn is_hidden(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|name| name.to_string_lossy().starts_with('.'))
+}
+
+fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
