@@ -507,3 +507,95 @@ async fn strategic_patch_directives() {
     );
     fleet.shutdown().await;
 }
+
+/// Collects the type and name of the next `count` events, skipping bookmarks.
+async fn next_events<K: kube::Resource>(
+    events: &mut (impl futures::Stream<Item = kube::Result<WatchEvent<K>>> + Unpin),
+    count: usize,
+) -> Vec<(&'static str, String)> {
+    let mut seen = Vec::new();
+    while seen.len() < count {
+        let event = tokio::time::timeout(Duration::from_secs(5), events.try_next())
+            .await
+            .expect("an event arrives within 5 seconds")
+            .unwrap()
+            .expect("the stream stays open");
+        let (kind, object) = match event {
+            WatchEvent::Added(object) => ("ADDED", object),
+            WatchEvent::Modified(object) => ("MODIFIED", object),
+            WatchEvent::Deleted(object) => ("DELETED", object),
+            WatchEvent::Bookmark(_) => continue,
+            WatchEvent::Error(error) => panic!("watch failed: {error:?}"),
+        };
+        seen.push((kind, object.meta().name.clone().unwrap_or_default()));
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_selector_and_namespace_cascade() {
+    let fleet = fleet().await;
+    let client = client(&fleet, "sim-1").await;
+    let all_config_maps: Api<ConfigMap> = Api::all(client.clone());
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let version = all_config_maps
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let front = WatchParams::default().labels("tier=front").timeout(10);
+    let mut selected = all_config_maps
+        .watch(&front, &version)
+        .await
+        .unwrap()
+        .boxed();
+    let mut every = all_config_maps
+        .watch(&WatchParams::default().timeout(10), &version)
+        .await
+        .unwrap()
+        .boxed();
+    let mut namespace_events = namespaces
+        .watch(&WatchParams::default().timeout(10), &version)
+        .await
+        .unwrap()
+        .boxed();
+
+    let shop: Api<ConfigMap> = Api::namespaced(client, "shop");
+    let mut labeled = config_map("labeled", "blue");
+    labeled["metadata"]["labels"] = json!({"tier": "front"});
+    shop.create(
+        &PostParams::default(),
+        &serde_json::from_value(labeled).unwrap(),
+    )
+    .await
+    .unwrap();
+    for tier in ["back", "front"] {
+        let patch = Patch::Merge(json!({"metadata": {"labels": {"tier": tier}}}));
+        shop.patch("labeled", &PatchParams::default(), &patch)
+            .await
+            .unwrap();
+    }
+    let selected_events = next_events(&mut selected, 3).await;
+    let expected = [
+        ("ADDED", "labeled"),
+        ("DELETED", "labeled"),
+        ("ADDED", "labeled"),
+    ];
+    assert_eq!(
+        selected_events,
+        expected.map(|(kind, name)| (kind, name.to_string()))
+    );
+
+    namespaces
+        .delete("payments", &DeleteParams::default())
+        .await
+        .unwrap();
+    let namespace_deleted = next_events(&mut namespace_events, 1).await;
+    assert_eq!(namespace_deleted, [("DELETED", "payments".to_string())]);
+    let config_map_events = next_events(&mut every, 4).await;
+    assert_eq!(config_map_events[3], ("DELETED", "api-config".to_string()));
+    assert_eq!(fleet.counts("sim-1").unwrap().watches_open, 3);
+    fleet.shutdown().await;
+}

@@ -848,7 +848,7 @@ beta    5      blue    5d
         );
         assert_eq!(
             mask_seconds_age(row.trim_end()),
-            "delta   4      black   <age>",
+            "delta   4     black   <age>",
             "{context}"
         );
         let deleted = fleet.ok_in(context, &["delete", "wg", "delta", "-n", "shop"]);

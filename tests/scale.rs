@@ -78,7 +78,7 @@ async fn list_every_cluster(fleet: &Fleet) -> BTreeMap<String, usize> {
         .await
 }
 
-/// Starts 1,000 clusters that listen as `listen` says, prints the start time and
+/// Starts 1,000 clusters with the listening layout `listen`, prints the start time and
 /// resident memory, and checks the URL of sim-17.
 async fn start_fleet(listen: Listen) -> Fleet {
     let started = Instant::now();

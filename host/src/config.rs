@@ -253,19 +253,22 @@ impl Config {
     }
 }
 
-/// Turns the TOML parser's multi-line report into one line.
+/// Turns the TOML parser's multi-line report into one line, leaving out
+/// the quoted source lines and carets.
 fn one_line(message: &str) -> String {
     message
         .lines()
         .map(str::trim)
-        .filter(|line| {
-            !line.is_empty()
-                && !line
-                    .chars()
-                    .all(|c| c == '|' || c == '^' || c.is_ascii_digit() || c == ' ')
-        })
+        .filter(|line| !line.is_empty() && !is_source_excerpt(line))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+fn is_source_excerpt(line: &str) -> bool {
+    let after_number = line
+        .trim_start_matches(|c: char| c.is_ascii_digit())
+        .trim_start();
+    after_number.starts_with('|') || line.starts_with('^')
 }
 
 fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
@@ -357,7 +360,10 @@ mod tests {
                 "`a` is listed twice",
             ),
             ("[[clusters]]\nname = \"a\"", "missing field `kubeconfig`"),
-            ("[pool", "invalid table header"),
+            (
+                "[pool",
+                "TOML parse error at line 1, column 6 unclosed table, expected `]`",
+            ),
         ];
         for (text, expected) in cases {
             let error = Config::parse(text).unwrap_err();

@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use lazyhost::cluster::{KubeFactory, KubePool};
 use lazyhost::config::Config;
 use lazyhost::inventory::{ClusterConfig, Inventory, Sources};
-use lazyhost::monitor::Monitor;
+use lazyhost::monitor::{MemoryWatch, Monitor};
 use lazyhost::output::{self, Format};
 use lazyhost::plugin::{HostContext, Limits, PluginRuntime};
 use lazyhost::pool::{ClusterState, EvictReason};
@@ -215,6 +215,7 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
         factory,
         pool_config,
     ));
+    watch_memory(&monitor, &pool, &config);
     let context = Arc::new(HostContext::new(pool, monitor, targets.clone()));
     let options = RunOptions {
         concurrency: usize::from(args.concurrency),
@@ -246,6 +247,22 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
     } else {
         EXIT_CLUSTER_FAILED
     })
+}
+
+/// Starts the memory watch of `[monitor]`, relieving pressure by evicting
+/// clients idle past the pool's idle threshold.
+fn watch_memory(monitor: &Arc<Monitor>, pool: &Arc<KubePool>, config: &Config) {
+    let watch = MemoryWatch {
+        interval: config.monitor.interval,
+        warning_mb: config.monitor.memory_warning_mb,
+        evict_idle_on_pressure: config.monitor.evict_idle_on_pressure,
+    };
+    let idle_threshold = pool.config().idle_threshold;
+    let pool = Arc::downgrade(pool);
+    Monitor::spawn_memory_watch(monitor, watch, move || {
+        pool.upgrade()
+            .map_or(0, |pool| pool.evict_unused_for(idle_threshold))
+    });
 }
 
 async fn start_fleet(clusters: u16) -> anyhow::Result<Fleet> {

@@ -85,6 +85,8 @@ pub struct Snapshot {
     pub config_cached_clusters: u32,
     /// Lookups served from the configuration cache.
     pub config_total_access: u64,
+    /// Memory samples above the warning threshold.
+    pub memory_warnings: u64,
     /// Times the configuration sources were read.
     pub config_source_reads: u64,
 }
@@ -93,12 +95,68 @@ pub struct Snapshot {
 #[derive(Default)]
 pub struct Monitor {
     series: Mutex<BTreeMap<(String, String), Series>>,
+    memory_warnings: std::sync::atomic::AtomicU64,
+}
+
+/// Settings of the memory watch.
+#[derive(Clone, Debug)]
+pub struct MemoryWatch {
+    /// Time between samples.
+    pub interval: Duration,
+    /// Resident memory, in MiB, above which a warning is logged.
+    pub warning_mb: u64,
+    /// Whether to evict idle clients when memory passes the threshold.
+    pub evict_idle_on_pressure: bool,
 }
 
 impl Monitor {
     /// Creates an empty monitor.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Returns how many samples found memory above the warning threshold.
+    pub fn memory_warnings(&self) -> u64 {
+        self.memory_warnings
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Starts a task that samples resident memory every `watch.interval`
+    /// until the monitor is dropped. Above the threshold it logs a warning,
+    /// counts it, and, when enabled, calls `relieve`, which returns how many
+    /// idle clients it evicted.
+    pub fn spawn_memory_watch(
+        monitor: &std::sync::Arc<Self>,
+        watch: MemoryWatch,
+        relieve: impl Fn() -> usize + Send + 'static,
+    ) -> tokio::task::JoinHandle<()> {
+        let weak = std::sync::Arc::downgrade(monitor);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(watch.interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let Some(monitor) = weak.upgrade() else { break };
+                let (resident_mb, _) = memory_mb();
+                if resident_mb <= watch.warning_mb as f64 {
+                    continue;
+                }
+                monitor
+                    .memory_warnings
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let evicted = if watch.evict_idle_on_pressure {
+                    relieve()
+                } else {
+                    0
+                };
+                tracing::warn!(
+                    resident_mb,
+                    threshold_mb = watch.warning_mb,
+                    evicted,
+                    "memory above the warning threshold"
+                );
+            }
+        })
     }
 
     /// Records one request to `cluster` with `verb`.
@@ -138,6 +196,7 @@ impl Monitor {
             config_cached_clusters: config.cached_clusters,
             config_total_access: config.total_access,
             config_source_reads: config.source_reads,
+            memory_warnings: self.memory_warnings(),
         };
 
         let mut total_ms = 0.0;
@@ -252,6 +311,44 @@ mod tests {
         let snapshot = monitor.snapshot(PoolStats::default(), ConfigStats::default());
         assert_eq!(snapshot.latencies[0].count, LATENCY_WINDOW as u64 + 1);
         assert_eq!(snapshot.latencies[0].p99_ms, 1.0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn memory_watch_warns_and_relieves() {
+        let monitor = std::sync::Arc::new(Monitor::new());
+        let relieved = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = std::sync::Arc::clone(&relieved);
+        let watch = MemoryWatch {
+            interval: Duration::from_secs(30),
+            warning_mb: 1,
+            evict_idle_on_pressure: true,
+        };
+        let task = Monitor::spawn_memory_watch(&monitor, watch, move || {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            2
+        });
+
+        tokio::time::sleep(Duration::from_secs(31)).await;
+        assert_eq!(monitor.memory_warnings(), 2);
+        assert_eq!(relieved.load(std::sync::atomic::Ordering::SeqCst), 2);
+        let snapshot = monitor.snapshot(PoolStats::default(), ConfigStats::default());
+        assert_eq!(snapshot.memory_warnings, 2);
+        task.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn memory_watch_is_quiet_below_threshold() {
+        let monitor = std::sync::Arc::new(Monitor::new());
+        let watch = MemoryWatch {
+            interval: Duration::from_secs(30),
+            warning_mb: u64::MAX,
+            evict_idle_on_pressure: true,
+        };
+        let task =
+            Monitor::spawn_memory_watch(&monitor, watch, || panic!("no pressure to relieve"));
+        tokio::time::sleep(Duration::from_secs(95)).await;
+        assert_eq!(monitor.memory_warnings(), 0);
+        task.abort();
     }
 
     #[test]

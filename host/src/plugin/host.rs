@@ -338,6 +338,7 @@ impl stats::Host for HostState {
             config_cached_clusters: snapshot.config_cached_clusters,
             config_total_access: snapshot.config_total_access,
             config_source_reads: snapshot.config_source_reads,
+            memory_warnings: snapshot.memory_warnings,
         }
     }
 

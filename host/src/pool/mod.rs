@@ -375,7 +375,13 @@ impl<F: ClientFactory> Pool<F> {
     /// Evicts every live client unused for longer than `max_idle` and
     /// returns how many were evicted.
     pub fn evict_idle(&self) -> usize {
-        let max_idle = self.shared.config.max_idle;
+        self.evict_unused_for(self.shared.config.max_idle)
+    }
+
+    /// Evicts every live client unused for longer than `max_idle`, and
+    /// returns how many were evicted. The memory monitor calls this with the
+    /// shorter idle threshold to relieve pressure.
+    pub fn evict_unused_for(&self, max_idle: Duration) -> usize {
         let now = Instant::now();
         let mut evicted = 0;
         for entry in self.shared.entries.values() {

@@ -1,5 +1,5 @@
 //! Aggregated discovery (`apidiscovery.k8s.io`): `/api` and `/apis` as one
-//! `APIGroupDiscoveryList` each, served when the `Accept` header asks for it.
+//! `APIGroupDiscoveryList` each, served when the `Accept` header requests it.
 //!
 //! kube-apiserver serves `v2beta1` from 1.26 to 1.32 and `v2` from 1.30, and the
 //! response `Content-Type` names the version it chose, because clients decide from

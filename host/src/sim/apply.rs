@@ -87,21 +87,12 @@ fn apply(
     if !conflicts.is_empty() && !force {
         return Err(conflict_error(resource, object::name(current), &conflicts));
     }
+
     let mut merged = current.clone();
-    let previous = entries
-        .iter()
-        .find(|entry| entry.is(manager, Operation::Apply))
-        .map(|entry| entry.fields.clone())
-        .unwrap_or_default();
-    for path in previous.iter().rev() {
-        let shared = entries
-            .iter()
-            .any(|entry| !entry.is(manager, Operation::Apply) && entry.fields.contains(path));
-        if !applied.contains(path) && !shared {
-            remove_at(&mut merged, path);
-        }
-    }
+    remove_dropped_fields(&mut merged, &entries, &applied, manager);
     merge_value(&mut merged, config, &mut Vec::new());
+
+    // A forced apply takes the conflicting fields from their other managers.
     for entry in entries
         .iter_mut()
         .filter(|entry| !entry.is(manager, Operation::Apply))
@@ -110,23 +101,37 @@ fn apply(
             .fields
             .remove_where(|path| conflicts.iter().any(|conflict| conflict.path == *path));
     }
-    let own = entries
+    let api_version = resource.api_version();
+    match entries
         .iter_mut()
-        .find(|entry| entry.is(manager, Operation::Apply));
-    match own {
+        .find(|entry| entry.is(manager, Operation::Apply))
+    {
         Some(entry) if entry.fields == applied => {}
-        Some(entry) => {
-            *entry = Entry::new(manager, Operation::Apply, &resource.api_version(), applied)
-        }
-        None => entries.push(Entry::new(
-            manager,
-            Operation::Apply,
-            &resource.api_version(),
-            applied,
-        )),
+        Some(entry) => *entry = Entry::new(manager, Operation::Apply, &api_version, applied),
+        None => entries.push(Entry::new(manager, Operation::Apply, &api_version, applied)),
     }
     managed::write(&mut merged, entries);
     Ok(merged)
+}
+
+/// Removes the fields `manager` applied before but no longer applies, unless
+/// another manager owns them too.
+fn remove_dropped_fields(object: &mut Value, entries: &[Entry], applied: &FieldSet, manager: &str) {
+    let Some(previous) = entries
+        .iter()
+        .find(|entry| entry.is(manager, Operation::Apply))
+    else {
+        return;
+    };
+    // Deeper paths sort after their parents, so reverse order removes children first.
+    for path in previous.fields.iter().rev() {
+        let shared = entries
+            .iter()
+            .any(|entry| !entry.is(manager, Operation::Apply) && entry.fields.contains(path));
+        if !applied.contains(path) && !shared {
+            remove_at(object, path);
+        }
+    }
 }
 
 /// Lists the applied fields that other managers own with a different stored value.
@@ -143,9 +148,9 @@ fn find_conflicts(
         .filter(|entry| !entry.is(manager, Operation::Apply))
     {
         for path in applied.iter().filter(|path| entry.fields.contains(path)) {
-            let wanted = value_at(config, path);
-            let is_leaf = wanted.is_some_and(|value| !value.is_object() && !value.is_array());
-            if is_leaf && wanted != value_at(current, path) {
+            let expected = value_at(config, path);
+            let is_leaf = expected.is_some_and(|value| !value.is_object() && !value.is_array());
+            if is_leaf && expected != value_at(current, path) {
                 conflicts.push(Conflict {
                     manager: entry.display(),
                     path: path.clone(),

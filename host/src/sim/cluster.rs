@@ -17,7 +17,7 @@ use super::store::Store;
 /// endpoint report them.
 ///
 /// On the fleet's shared port, a connection and its TLS handshake count for the
-/// cluster named by the path of the connection's first request; a connection
+/// cluster named by the path of the connection's first request. A connection
 /// that later addresses another cluster counts once for that cluster too.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ClusterCounts {

@@ -39,7 +39,7 @@ use super::faults::Faults;
 use super::server::stopped;
 use super::{SimError, fleet};
 
-/// What the control endpoint reads and changes.
+/// State that the control endpoint reads and changes.
 pub(crate) struct ControlState {
     /// The fleet's clusters, `sim-1` first.
     pub(crate) clusters: Arc<Vec<Arc<Cluster>>>,

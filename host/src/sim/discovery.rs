@@ -12,8 +12,8 @@ use super::profile::KubeVersion;
 use super::resources::{ResourceType, VERBS};
 
 /// Kubernetes version that `sim-1` to `sim-3` report. kubectl's dispatcher on these
-/// machines picks the bundled kubectl from the minor version (1.27 to 1.33 are
-/// bundled); later clusters report other versions, as the `profile` module lists.
+/// machines picks the bundled kubectl (1.27 to 1.33) by the minor version. Later
+/// clusters report other versions, as the `profile` module lists.
 pub const KUBERNETES_VERSION: &str = "v1.32.4";
 
 /// Returns the `/version` document of a cluster that runs `version`.

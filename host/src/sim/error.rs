@@ -88,7 +88,7 @@ pub enum SimError {
     InvalidFaults {
         /// The cluster the faults were meant for.
         cluster: String,
-        /// What is wrong with them.
+        /// The reason they are invalid.
         source: FaultError,
     },
 

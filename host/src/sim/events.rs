@@ -3,7 +3,7 @@
 //!
 //! Every stored write records one event under the store's write lock, so the
 //! history is in resourceVersion order and a watch that subscribes under the read
-//! lock misses nothing and sees nothing twice.
+//! lock receives every later event exactly once.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -98,7 +98,7 @@ impl EventLog {
             self.oldest = dropped.revision;
         }
         self.history.push_back(event.clone());
-        // Sending fails only when no watch is open, which is fine.
+        // Sending fails only when no watch is open, and then nobody needs the event.
         let _ = self.sender.send(event);
     }
 

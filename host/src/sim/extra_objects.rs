@@ -2,10 +2,11 @@
 //! objects on top of the seed that the `seed` module describes.
 //!
 //! Object `i` (from 0) lives in application namespace `i % n` of the cluster's
-//! `n` application namespaces, or in `default` for a layout without any. Even `i` is a config map `extra-config-<i>` with
-//! one key; odd `i` is a healthy Running pod `extra-pod-<i>` with one container,
-//! image `nginx:1.27.3` and CPU and memory limits, so that it adds no findings
-//! to a pod audit. All are 1 day old and labeled `lazyhost.dev/extra=true`.
+//! `n` application namespaces, or in `default` for a layout without any. Even
+//! `i` is a config map `extra-config-<i>` with one key. Odd `i` is a healthy
+//! Running pod `extra-pod-<i>` with one container, image `nginx:1.27.3` and CPU
+//! and memory limits, so it adds no findings to a pod audit. All are 1 day old
+//! and labeled `lazyhost.dev/extra=true`.
 
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};

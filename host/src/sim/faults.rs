@@ -19,7 +19,7 @@ use tokio::sync::watch;
 
 use super::status::ApiError;
 
-/// Longest delay a fault may add, so that a typo such as `latency = "5h"` is caught.
+/// Maximum delay a fault may add, so that a typo such as `latency = "5h"` is caught.
 pub const MAX_FAULT_DELAY: Duration = Duration::from_secs(3600);
 
 /// Faults of one cluster. The default injects none.
@@ -43,12 +43,12 @@ pub struct Faults {
     /// Presents a server certificate signed by a certificate authority other than
     /// the one in the kubeconfig, so that the TLS handshake fails.
     pub wrong_ca: bool,
-    /// Answers every `error_every`-th request with `error_status`; 0 turns it off.
+    /// Fails every `error_every`-th request with `error_status`; 0 turns it off.
     pub error_every: u64,
     /// Status code of injected server errors: 500 (InternalError), 503
     /// (ServiceUnavailable) or 504 (Timeout). Defaults to 500.
     pub error_status: u16,
-    /// Answers every `throttle_every`-th request with 429 TooManyRequests; 0 turns it off.
+    /// Fails every `throttle_every`-th request with 429 TooManyRequests; 0 turns it off.
     pub throttle_every: u64,
     /// `Retry-After` of 429 responses, in whole seconds of at least 1. Defaults to 1.
     pub retry_after_seconds: u64,
@@ -193,7 +193,7 @@ fn splitmix64(value: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Whether request `number` (counting from 1) is one of every `every`-th requests.
+/// Returns whether request `number` (counting from 1) is a multiple of `every`.
 fn fires(every: u64, number: u64) -> bool {
     every > 0 && number.is_multiple_of(every)
 }
@@ -213,7 +213,7 @@ pub(crate) struct FaultState {
     requests: AtomicU64,
 }
 
-/// What the server does with one request.
+/// Delay and injected failure of one request.
 pub(crate) struct RequestPlan {
     /// Delay before the response.
     pub(crate) delay: Duration,
@@ -248,7 +248,7 @@ impl FaultState {
         });
     }
 
-    /// Returns a receiver that sees every replacement.
+    /// Returns a receiver notified of every replacement.
     pub(crate) fn subscribe(&self) -> watch::Receiver<Applied> {
         self.applied.subscribe()
     }
@@ -342,7 +342,7 @@ fn ordinal(number: u64) -> String {
     format!("{number}{suffix}")
 }
 
-/// The faults `--faulty` gives its clusters, in turn: the `position`-th faulty
+/// Returns the faults that `--faulty` gives its clusters in turn: the `position`-th faulty
 /// cluster (from 0) gets entry `position % 6` of this mix.
 ///
 /// | position | fault | what clients see |

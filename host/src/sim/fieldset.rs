@@ -112,8 +112,8 @@ impl FieldSet {
         set
     }
 
-    /// Builds the set of fields that `new` sets with a value other than in `old`;
-    /// maps and list elements count as changed only when they are new.
+    /// Builds the set of fields that `new` sets with a value other than in `old`.
+    /// Maps and list elements count as changed only when they are new.
     pub(crate) fn changed(old: &Value, new: &Value, style: Style) -> Self {
         let old_set = Self::of(old, style);
         let mut changed = Self::default();
@@ -299,14 +299,14 @@ fn is_ignored(names: &[String], key: &str) -> bool {
 pub(crate) fn value_at<'a>(object: &'a Value, path: &[Step]) -> Option<&'a Value> {
     path.iter().try_fold(object, |value, step| match step {
         Step::Field(name) => value.get(name),
-        Step::Key(key, wanted) => value
+        Step::Key(key, expected) => value
             .as_array()?
             .iter()
-            .find(|item| item.get(key).map(Value::to_string).as_deref() == Some(wanted)),
-        Step::Value(wanted) => value
+            .find(|item| item.get(key).map(Value::to_string).as_deref() == Some(expected)),
+        Step::Value(expected) => value
             .as_array()?
             .iter()
-            .find(|item| item.to_string() == *wanted),
+            .find(|item| item.to_string() == *expected),
     })
 }
 
@@ -319,10 +319,10 @@ pub(crate) fn remove_at(object: &mut Value, path: &[Step]) -> bool {
     for step in parents {
         let next = match step {
             Step::Field(name) => parent.get_mut(name),
-            Step::Key(key, wanted) => parent.as_array_mut().and_then(|items| {
+            Step::Key(key, expected) => parent.as_array_mut().and_then(|items| {
                 items
                     .iter_mut()
-                    .find(|item| item.get(key).map(Value::to_string).as_deref() == Some(wanted))
+                    .find(|item| item.get(key).map(Value::to_string).as_deref() == Some(expected))
             }),
             Step::Value(_) => None,
         };
@@ -334,10 +334,10 @@ pub(crate) fn remove_at(object: &mut Value, path: &[Step]) -> bool {
             .as_object_mut()
             .and_then(|map| map.remove(name))
             .is_some(),
-        Step::Key(key, wanted) => remove_from_array(parent, |item| {
-            item.get(key).map(Value::to_string).as_deref() == Some(wanted)
+        Step::Key(key, expected) => remove_from_array(parent, |item| {
+            item.get(key).map(Value::to_string).as_deref() == Some(expected)
         }),
-        Step::Value(wanted) => remove_from_array(parent, |item| item.to_string() == *wanted),
+        Step::Value(expected) => remove_from_array(parent, |item| item.to_string() == *expected),
     }
 }
 

@@ -22,14 +22,14 @@ use super::store::Store;
 use super::tls::{self, TlsMaterial};
 use super::{SimError, extra_objects, kubeconfig, seed, time};
 
-/// How the clusters of a fleet listen on 127.0.0.1.
+/// Listening layout of a fleet's clusters on 127.0.0.1.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Listen {
     /// Each cluster on its own ephemeral port: `https://127.0.0.1:<port>`.
     #[default]
     PortPerCluster,
-    /// All clusters on one port, told apart by a path prefix:
+    /// All clusters on one port, distinguished by a path prefix:
     /// `https://127.0.0.1:<port>/clusters/<name>`. A cluster that starts with a
     /// fault below HTTP (`down`, `wrong_ca`) still gets its own port.
     SharedPort,
@@ -44,7 +44,7 @@ pub struct FleetOptions {
     /// Delay added before sending each API response, to imitate the network
     /// latency of remote clusters in benchmarks. Defaults to zero.
     pub request_latency: Duration,
-    /// How the clusters listen. Defaults to one port per cluster.
+    /// Listening layout of the clusters. Defaults to one port per cluster.
     pub listen: Listen,
     /// Extra config maps and pods per cluster on top of the fixed seed, see the
     /// `extra_objects` module. Defaults to 0.
@@ -128,7 +128,7 @@ pub struct Fleet {
     tasks: Vec<JoinHandle<()>>,
 }
 
-/// Where one cluster listens, decided before its kubeconfig entry is written.
+/// Address and listener of one cluster, decided before its kubeconfig entry is written.
 struct Endpoint {
     address: SocketAddr,
     path_prefix: String,
@@ -143,15 +143,7 @@ impl Fleet {
         let initial = options.initial_faults()?;
         let material = TlsMaterial::generate()?;
         let (endpoints, shared) = bind_endpoints(&options, &initial).await?;
-        let start_time = time::now();
-        let clusters: Vec<Arc<Cluster>> = endpoints
-            .iter()
-            .zip(initial)
-            .enumerate()
-            .map(|(position, (endpoint, faults))| {
-                new_cluster(position + 1, endpoint, faults, start_time, &options).map(Arc::new)
-            })
-            .collect::<Result<_, _>>()?;
+        let clusters = build_clusters(&endpoints, initial, &options)?;
 
         let (shutdown, shutdown_receiver) = watch::channel(false);
         let tls = TlsConfigs {
@@ -159,20 +151,13 @@ impl Fleet {
             wrong_ca: material.wrong_ca_config.clone(),
         };
         let mut tasks = spawn_own_ports(&clusters, endpoints, &tls, &shutdown_receiver);
-        let shared_addr = match shared {
-            Some((listener, address)) => {
-                let routes = shared_routes(&clusters);
-                let serve = shared_port::serve_shared(
-                    routes,
-                    listener,
-                    tls.fleet,
-                    shutdown_receiver.clone(),
-                );
-                tasks.push(tokio::spawn(serve));
-                Some(address)
-            }
-            None => None,
-        };
+        let shared_addr = shared.as_ref().map(|(_, address)| *address);
+        if let Some((listener, _)) = shared {
+            let routes = shared_routes(&clusters);
+            let serve =
+                shared_port::serve_shared(routes, listener, tls.fleet, shutdown_receiver.clone());
+            tasks.push(tokio::spawn(serve));
+        }
         let clusters = Arc::new(clusters);
         let resident_memory_at_start = control::resident_memory_bytes();
         let state = ControlState {
@@ -235,7 +220,11 @@ impl Fleet {
     }
 
     /// Replaces the faults of a cluster, restarting its request numbers and the
-    /// token expiry clock.
+    /// token expiry clock. HTTP-level faults apply to the next request.
+    ///
+    /// NOTE: the cluster's server task closes or reopens its listener for `down`
+    /// shortly after this returns, so a connection made at once may still be
+    /// accepted and then reset.
     ///
     /// # Errors
     ///
@@ -373,6 +362,23 @@ async fn bind_endpoints(
         endpoints.push(endpoint);
     }
     Ok((endpoints, shared))
+}
+
+/// Builds the clusters, `sim-1` first, with their seeded stores and initial faults.
+fn build_clusters(
+    endpoints: &[Endpoint],
+    initial: Vec<Faults>,
+    options: &FleetOptions,
+) -> Result<Vec<Arc<Cluster>>, SimError> {
+    let start_time = time::now();
+    endpoints
+        .iter()
+        .zip(initial)
+        .enumerate()
+        .map(|(position, (endpoint, faults))| {
+            new_cluster(position + 1, endpoint, faults, start_time, options).map(Arc::new)
+        })
+        .collect()
 }
 
 /// Spawns the server of every cluster that has its own listener.

@@ -39,7 +39,7 @@ pub struct FleetFile {
     pub clusters: Option<usize>,
     /// Extra objects per cluster, see [`FleetOptions::objects`].
     pub objects: Option<usize>,
-    /// How the clusters listen.
+    /// Listening layout of the clusters.
     pub listen: Option<Listen>,
     /// Delay added before each API response of every cluster, such as `"5ms"`.
     #[serde(default, with = "humantime_option")]

@@ -3,7 +3,7 @@
 //!
 //! Entries are keyed by manager name and operation. An update (create, replace or
 //! a non-apply patch) gives its manager the fields it changed and takes them from
-//! every other manager; server-side apply (the `apply` module) owns exactly the
+//! every other manager. Server-side apply (the `apply` module) owns exactly the
 //! fields of its configuration. Entries left without fields are dropped.
 //! NOTE: requests without a `fieldManager` are recorded under `unknown`, where
 //! kube-apiserver derives the name from the User-Agent header.
@@ -159,10 +159,10 @@ pub(crate) fn record_update(
         }
     }
     if entries == before && old.is_some() {
-        let kept = old
+        let stored = old
             .and_then(|old| old.pointer("/metadata/managedFields"))
             .cloned();
-        restore(new, kept);
+        restore(new, stored);
         return;
     }
     write(new, entries);

@@ -5,10 +5,10 @@
 //! found by the field names on the way to it, without list positions, such as
 //! `spec.template.spec.containers.ports`.
 //! NOTE: server-side apply in kube-apiserver keys container ports by
-//! `containerPort` and `protocol`, and service ports by `port` and `protocol`; the
+//! `containerPort` and `protocol`, and service ports by `port` and `protocol`. The
 //! simulator keys them by the port alone.
 
-/// How a list merges with the list it patches.
+/// Merge strategy of a list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ListStrategy {
     /// The patch list replaces the whole list (`atomic`).

@@ -2,9 +2,12 @@
 //!
 //! [`Fleet::start`] runs clusters `sim-1` to `sim-N`, each an HTTPS API server on
 //! its own ephemeral port of 127.0.0.1 with its own bearer token and seeded
-//! objects. The servers speak enough of the Kubernetes API for kubectl 1.32 and
-//! kube 5: discovery, OpenAPI v3 for validation, get, list (selectors, paging,
-//! Tables), create, replace, merge and JSON patch, and delete. [`Fleet::kubeconfig`]
+//! objects. The servers speak enough of the Kubernetes API for kubectl 1.30 to
+//! 1.33 and kube 5: legacy and aggregated discovery, OpenAPI v3 for validation,
+//! get, list (selectors, paging, Tables), watch (bookmarks, 410 Expired after
+//! [`Fleet::compact`]), create, replace, merge, JSON and strategic merge patch,
+//! server-side apply with managedFields, `dryRun`, delete, and the Widget custom
+//! resource defined by a CustomResourceDefinition. [`Fleet::kubeconfig`]
 //! describes how to reach them, and a plain-HTTP control endpoint reports traffic
 //! counters per cluster.
 //!

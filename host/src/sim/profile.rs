@@ -1,5 +1,6 @@
-//! What differs between simulated clusters besides their seeded workloads: the
-//! Kubernetes version they report and whether they define the Widget custom resource.
+//! Cluster profiles: the differences between simulated clusters besides their
+//! seeded workloads, namely the Kubernetes version they report and whether they
+//! define the Widget custom resource.
 //!
 //! `sim-1` to `sim-3` report v1.32.4. From `sim-4` on, clusters cycle through six
 //! profiles with minor versions 1.30 to 1.33, all inside the range of kubectl

@@ -2,10 +2,28 @@
 //! varied across clusters, and dated relative to the fleet's start time so that
 //! `kubectl get` AGE columns are stable while a test runs.
 //!
-//! Cluster `sim-N` uses variant A when `(N - 1) % 3 == 0`, B when it is 1 and C
-//! when it is 2. Ages are whole hours of at least 8 before the fleet started.
+//! Each cluster's profile (see the `profile` module) picks its variant, version
+//! and custom resources. Ages are whole hours of at least 8 before the fleet started.
 //!
-//! | object | variant A (sim-1, sim-4, …) | variant B (sim-2, sim-5, …) | variant C (sim-3, sim-6, …) |
+//! | cluster | variant | version | widgets |
+//! |---|---|---|---|
+//! | sim-1 | A | v1.32.4 | alpha, beta |
+//! | sim-2 | B | v1.32.4 | no Widget kind |
+//! | sim-3 | C | v1.32.4 | alpha |
+//! | sim-4, sim-10, … | A | v1.31.6 | alpha, beta |
+//! | sim-5, sim-11, … | B | v1.30.10 | no Widget kind |
+//! | sim-6, sim-12, … | D | v1.33.1 | `1 + N % 3` widgets in `default` |
+//! | sim-7, sim-13, … | C | v1.31.6 | no Widget kind |
+//! | sim-8, sim-14, … | A | v1.30.10 | `1 + N % 3` widgets |
+//! | sim-9, sim-15, … | D | v1.32.4 | no Widget kind |
+//!
+//! Variant D has no workloads at all: namespaces default, kube-system and an empty
+//! `sandbox`, one control plane and one Ready worker, the services
+//! default/kubernetes and kube-system/kube-dns, and no deployments, pods, config
+//! maps or secrets. The Widget definition and widgets are described in the
+//! `widgets` module.
+//!
+//! | object | variant A | variant B | variant C |
 //! |---|---|---|---|
 //! | namespaces (Active) | default, kube-system, shop, payments | default, kube-system, shop, payments, analytics | default, kube-system, shop, analytics, monitoring |
 //! | nodes | `sim-N-control-plane` (role control-plane, tainted), `sim-N-worker-1` | control plane, `sim-N-worker-1`, `sim-N-worker-2` (NotReady, no pods) | `sim-N-control-plane` alone (untainted, runs every pod) |

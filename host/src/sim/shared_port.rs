@@ -1,4 +1,4 @@
-//! Many clusters on one port, told apart by a path prefix: cluster `sim-7` is
+//! Many clusters on one port, distinguished by a path prefix: cluster `sim-7` is
 //! `https://127.0.0.1:<port>/clusters/sim-7`. kube and kubectl both keep a path
 //! prefix of the kubeconfig `server:` URL in front of every request path.
 //!
@@ -64,9 +64,9 @@ pub(crate) async fn serve_shared(
     server::drain(LABEL, connections).await;
 }
 
-/// Serves one connection. Its connection and handshake count for each cluster
-/// when the connection first addresses it, because only the request path names
-/// the cluster; a failed handshake counts for none.
+/// Serves one connection. Only the request path names the cluster, so the
+/// connection and its handshake count for each cluster when the connection first
+/// addresses it. A failed handshake counts for no cluster.
 async fn serve_connection(
     routes: Routes,
     tls: Arc<ServerConfig>,

@@ -223,7 +223,7 @@ impl Store {
     }
 
     /// Starts a watch of a resource. Without `from`, the initial events are ADDED
-    /// events for the objects stored now; with it, they are the recorded events after
+    /// events for the objects stored now. With it, they are the recorded events after
     /// that resourceVersion, or [`Expired`] when the history no longer has them.
     pub(crate) fn watch(
         &self,

@@ -1,7 +1,7 @@
 //! Strategic merge patch (`application/strategic-merge-patch+json`) of built-in kinds.
 //!
 //! Objects merge key by key and `null` removes a key, as in a JSON merge patch,
-//! but lists merge as the `merge_keys` table says. The directives that kubectl
+//! but lists merge as the `merge_keys` table defines. The directives that kubectl
 //! sends are interpreted here and never stored:
 //!
 //! - `$patch: replace` in an object replaces it, and as a list element replaces the list;
@@ -31,7 +31,7 @@ pub(crate) enum StrategicError {
     UnknownDirective(String),
 }
 
-/// What a merged object asks its parent to do with it.
+/// Instruction from a merged object to its parent.
 enum Outcome {
     Keep,
     Delete,
@@ -158,10 +158,10 @@ fn merge_keyed_item(
     if patch.len() == 1 && patch.contains_key(PATCH) {
         return Ok(());
     }
-    let wanted = patch.get(key);
+    let expected = patch.get(key);
     let position = items
         .iter()
-        .position(|item| wanted.is_some() && item.get(key) == wanted);
+        .position(|item| expected.is_some() && item.get(key) == expected);
     let mut merged = match position {
         Some(index) => items.remove(index),
         None => Value::Object(Map::new()),

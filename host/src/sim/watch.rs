@@ -2,7 +2,7 @@
 //! events (`ADDED`, `MODIFIED`, `DELETED`, `BOOKMARK`, `ERROR`), one chunk each.
 //!
 //! Without a resourceVersion (or with `0`) the stream starts with an ADDED event
-//! per stored object; with one, it starts with the recorded events after it. A
+//! per stored object. With one, it starts with the recorded events after it. A
 //! resourceVersion older than the history gets one ERROR event with a 410 Expired
 //! Status inside a 200 response, as kube-apiserver sends it, because clients such
 //! as kube's watcher relist on that event but retry an HTTP 410 forever. Label and
@@ -121,7 +121,7 @@ impl WatchOptions {
     }
 }
 
-/// Resolves once the store asks open watches to end.
+/// Resolves once the store signals open watches to end.
 async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
     // The guard `wait_for` returns is not `Send`, so it must not outlive this call.
     let _ = stop.wait_for(|stop| *stop).await;
@@ -187,7 +187,7 @@ impl WatchStream {
         }
     }
 
-    /// Sends a stored event if this watch sees it; returns whether to go on.
+    /// Sends a stored event if it passes this watch's filters; returns whether to go on.
     async fn forward(&mut self, event: &StoredEvent) -> bool {
         self.last_seen = self.last_seen.max(event.revision);
         let Some((event_type, object)) = self.visible(event) else {
@@ -220,9 +220,9 @@ impl WatchStream {
             (EventType::Modified, true, true) => Some((EventType::Modified, event.object.clone())),
             (EventType::Modified, false, true) => Some((EventType::Added, event.object.clone())),
             (EventType::Modified, true, false) => {
-                let mut gone = event.previous.clone().unwrap_or_default();
-                object::set_meta(&mut gone, "resourceVersion", event.revision.to_string());
-                Some((EventType::Deleted, gone))
+                let mut removed = event.previous.clone().unwrap_or_default();
+                object::set_meta(&mut removed, "resourceVersion", event.revision.to_string());
+                Some((EventType::Deleted, removed))
             }
             (EventType::Added | EventType::Deleted, _, true) => {
                 Some((event.event_type, event.object.clone()))
