@@ -86,7 +86,7 @@ async fn down_cluster_refuses_then_recovers() {
     assert_healthy_ok(&document);
     let error = faulty_error(&document);
     assert!(
-        error.starts_with("unavailable: cluster `sim-3` is unavailable: "),
+        error.starts_with("unavailable: failed to start the client of cluster `sim-3`: "),
         "{error}"
     );
     assert!(error.contains("Connection refused"), "{error}");
@@ -114,7 +114,7 @@ async fn internal_errors_reported_as_unavailable() {
     assert_healthy_ok(&document);
     let error = faulty_error(&document);
     assert!(
-        error.starts_with("unavailable: cluster `sim-3` is unavailable: "),
+        error.starts_with("unavailable: failed to start the client of cluster `sim-3`: "),
         "{error}"
     );
     assert!(
@@ -291,7 +291,7 @@ async fn expired_token_reported_as_unauthorized() {
     assert_healthy_ok(&after);
     let error = faulty_error(&after);
     assert!(
-        error.starts_with("unauthorized: cluster `sim-3` is unavailable: "),
+        error.starts_with("unauthorized: failed to start the client of cluster `sim-3`: "),
         "{error}"
     );
     assert!(error.contains("Unauthorized"), "{error}");
@@ -313,7 +313,7 @@ async fn wrong_ca_fails_tls_handshake() {
     assert_healthy_ok(&document);
     let error = faulty_error(&document);
     assert!(
-        error.starts_with("unavailable: cluster `sim-3` is unavailable: "),
+        error.starts_with("unavailable: failed to start the client of cluster `sim-3`: "),
         "{error}"
     );
     assert!(error.contains("UnknownIssuer"), "{error}");
@@ -525,22 +525,22 @@ fn faulty_option_gives_default_mix() {
         (
             "sim-3",
             "error",
-            "unavailable: cluster `sim-3` is unavailable: ",
+            "unavailable: failed to start the client of cluster `sim-3`: ",
         ),
         (
             "sim-4",
             "error",
-            "unavailable: cluster `sim-4` is unavailable: ",
+            "unavailable: failed to start the client of cluster `sim-4`: ",
         ),
         (
             "sim-5",
             "error",
-            "unauthorized: cluster `sim-5` is unavailable: ",
+            "unauthorized: failed to start the client of cluster `sim-5`: ",
         ),
         (
             "sim-6",
             "error",
-            "unavailable: cluster `sim-6` is unavailable: ",
+            "unavailable: failed to start the client of cluster `sim-6`: ",
         ),
         ("sim-7", "ok", ""),
         ("sim-8", "ok", ""),

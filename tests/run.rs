@@ -237,7 +237,7 @@ async fn unreachable_cluster_fails_alone() {
     assert_eq!(failed["status"], "error");
     let error = failed["error"].as_str().unwrap();
     assert!(
-        error.starts_with("unavailable: cluster `unreachable` is unavailable: "),
+        error.starts_with("unavailable: failed to start the client of cluster `unreachable`: "),
         "{error}"
     );
     assert!(
@@ -496,9 +496,16 @@ async fn clusters_lists_pool_state() {
     )
     .await;
     let checked = lazyhost_async(
-        ["clusters", "--kubeconfig", arg(&kubeconfig), "--check"]
-            .map(String::from)
-            .to_vec(),
+        [
+            "clusters",
+            "--kubeconfig",
+            arg(&kubeconfig),
+            "--check",
+            "-o",
+            "json",
+        ]
+        .map(String::from)
+        .to_vec(),
     )
     .await;
     let server = |name: &str| {
@@ -514,12 +521,39 @@ async fn clusters_lists_pool_state() {
     fleet.shutdown().await;
 
     assert_eq!(listed.status.code(), Some(0), "stderr: {}", stderr(&listed));
-    let width = server_1.len().max("SERVER".len());
-    let expected = format!(
-        "NAME   {:<width$}  VERSION  STATE\nsim-1  {server_1:<width$}           not started\nsim-2  {server_2:<width$}           not started\n",
-        "SERVER"
+    let text = stdout(&listed);
+    let lines: Vec<&str> = text.lines().collect();
+    let header: Vec<&str> = lines[0]
+        .split("  ")
+        .filter(|cell| !cell.is_empty())
+        .map(str::trim)
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "LABELS",
+            "SERVER",
+            "VERSION",
+            "AGE",
+            "LAST USED",
+            "ACCESSES",
+            "HASH",
+            "STATE"
+        ]
     );
-    assert_eq!(stdout(&listed), expected);
+    for (line, (name, server)) in lines[1..]
+        .iter()
+        .zip([("sim-1", &server_1), ("sim-2", &server_2)])
+    {
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(cells[0], name, "{text}");
+        assert_eq!(cells[1], "-", "{text}");
+        assert_eq!(cells[2], server.as_str(), "{text}");
+        assert_eq!(&cells[3..7], ["-", "-", "-", "-"], "{text}");
+        assert_eq!(cells[7].len(), 8, "{text}");
+        assert!(line.ends_with("not started"), "{text}");
+    }
 
     assert_eq!(
         checked.status.code(),
@@ -527,16 +561,23 @@ async fn clusters_lists_pool_state() {
         "stderr: {}",
         stderr(&checked)
     );
-    let text = stdout(&checked);
-    let rows: Vec<&str> = text.lines().skip(1).collect();
-    assert_eq!(rows.len(), 2, "{text}");
-    for (row, name) in rows.iter().zip(["sim-1", "sim-2"]) {
-        assert!(row.starts_with(name), "{text}");
-        assert!(row.contains(" v1.32.4 "), "{text}");
+    let document = json(&checked);
+    let clusters = document["clusters"].as_array().unwrap();
+    assert_eq!(clusters.len(), 2);
+    for (cluster, name) in clusters.iter().zip(["sim-1", "sim-2"]) {
+        assert_eq!(cluster["name"], name);
+        assert_eq!(cluster["context"], name);
+        assert_eq!(cluster["state"], "ready");
+        assert_eq!(cluster["version"], "v1.32.4");
+        assert_eq!(cluster["accesses"], 1);
+        assert_eq!(cluster["labels"], serde_json::json!({}));
+        assert_eq!(cluster["hash"].as_str().unwrap().len(), 32);
         assert!(
-            row.ends_with("ready (client 1, 1 access)")
-                || row.ends_with("ready (client 2, 1 access)"),
-            "{text}"
+            cluster["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("ready (client "),
+            "{cluster}"
         );
     }
 }

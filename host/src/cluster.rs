@@ -77,11 +77,10 @@ impl RequestError {
             other if error_chain(other).contains("timed out") => ErrorKind::Timeout,
             _ => ErrorKind::Unavailable,
         };
-        let message = match error {
-            kube::Error::Api(status) if !status.message.is_empty() => status.message.clone(),
-            other => error_chain(other),
-        };
-        Self { kind, message }
+        Self {
+            kind,
+            message: kube_message(error),
+        }
     }
 }
 
@@ -111,6 +110,15 @@ fn kind_of_status(code: u16, reason: &str) -> ErrorKind {
         403 => ErrorKind::Forbidden,
         504 => ErrorKind::Timeout,
         _ => ErrorKind::Unavailable,
+    }
+}
+
+/// Returns the message of a kube error: the server's own message for an
+/// API error, else the error and its sources on one line.
+pub fn kube_message(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) if !status.message.is_empty() => status.message.clone(),
+        other => error_chain(other),
     }
 }
 

@@ -12,9 +12,8 @@ use lazyhost::cluster::{KubeFactory, KubePool};
 use lazyhost::config::Config;
 use lazyhost::inventory::{ClusterConfig, Inventory, Sources};
 use lazyhost::monitor::{MemoryWatch, Monitor};
-use lazyhost::output::{self, Format};
+use lazyhost::output::{self, ClusterRow, Format};
 use lazyhost::plugin::{HostContext, Limits, PluginRuntime};
-use lazyhost::pool::{ClusterState, EvictReason};
 use lazyhost::run::{RunOptions, run_plugin};
 use lazyhost::sim::{Fleet, FleetFile, FleetOptions, Listen};
 
@@ -124,6 +123,9 @@ struct ClustersArgs {
     /// Start each cluster's client (discovery included) and show the result.
     #[arg(long)]
     check: bool,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "table")]
+    output: Format,
 }
 
 fn parse_timeout(text: &str) -> Result<Duration, String> {
@@ -378,43 +380,21 @@ async fn clusters(args: ClustersArgs) -> anyhow::Result<u8> {
         futures::future::join_all(checks).await;
     }
 
-    let rows: Vec<[String; 4]> = pool
+    let rows: Vec<ClusterRow> = pool
         .states()
         .into_iter()
         .map(|(cluster, state)| {
             let version = pool
                 .peek(&cluster.name)
-                .map(|client| client.version().git_version.clone())
-                .unwrap_or_default();
-            [
-                cluster.name.clone(),
-                cluster.server.clone(),
-                version,
-                state_text(&state),
-            ]
+                .map(|client| client.version().git_version.clone());
+            ClusterRow::new(&cluster, state, version)
         })
         .collect();
-    print!(
-        "{}",
-        output::table(["NAME", "SERVER", "VERSION", "STATE"], &rows)
-    );
-
-    let failed = rows.iter().any(|row| row[3].starts_with("failed"));
-    Ok(if failed { EXIT_CLUSTER_FAILED } else { 0 })
-}
-
-fn state_text(state: &ClusterState) -> String {
-    match state {
-        ClusterState::NotStarted => "not started".to_string(),
-        ClusterState::Starting => "starting".to_string(),
-        ClusterState::Ready {
-            serial, accesses, ..
-        } => {
-            let noun = if *accesses == 1 { "access" } else { "accesses" };
-            format!("ready (client {serial}, {accesses} {noun})")
-        }
-        ClusterState::Failed { error, .. } => format!("failed: {error}"),
-        ClusterState::Evicted(EvictReason::Idle) => "evicted (idle)".to_string(),
-        ClusterState::Evicted(EvictReason::OverCap) => "evicted (over max_live)".to_string(),
+    match args.output {
+        Format::Table => print!("{}", output::clusters_table(&rows)),
+        Format::Json => println!("{}", output::clusters_json(&rows)),
     }
+
+    let failed = rows.iter().any(|row| row.state == "failed");
+    Ok(if failed { EXIT_CLUSTER_FAILED } else { 0 })
 }

@@ -6,6 +6,12 @@
 
 use std::fmt::Write as _;
 
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::inventory::ClusterConfig;
+use crate::pool::{ClusterState, EvictReason};
 use crate::run::{ClusterResult, Report, Status};
 
 /// Widest result text shown in a table row before it is cut.
@@ -74,6 +80,139 @@ pub fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String 
         push_row(&mut text, row, &widths);
     }
     text
+}
+
+/// One cluster of `lazyhost clusters`: its configuration and pool state.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClusterRow {
+    /// Cluster name.
+    pub name: String,
+    /// Labels from the configuration.
+    pub labels: BTreeMap<String, String>,
+    /// API server URL.
+    pub server: String,
+    /// Kubeconfig context.
+    pub context: String,
+    /// Server version, once the client has started.
+    pub version: Option<String>,
+    /// `not-started`, `starting`, `ready`, `failed` or `evicted`.
+    pub state: &'static str,
+    /// The state in words, with the error of a failed start.
+    pub detail: String,
+    /// Seconds since the live client was built.
+    pub age_seconds: Option<u64>,
+    /// Seconds since the live client was last checked out.
+    pub idle_seconds: Option<u64>,
+    /// Checkouts of the live client.
+    pub accesses: Option<u64>,
+    /// MD5 hash of the cluster's configuration.
+    pub hash: String,
+}
+
+impl ClusterRow {
+    /// Builds the row of `cluster` in `state`.
+    pub fn new(cluster: &ClusterConfig, state: ClusterState, version: Option<String>) -> Self {
+        let mut row = Self {
+            name: cluster.name.clone(),
+            labels: cluster.labels.clone(),
+            server: cluster.server.clone(),
+            context: cluster.context.clone(),
+            version,
+            state: "not-started",
+            detail: "not started".to_string(),
+            age_seconds: None,
+            idle_seconds: None,
+            accesses: None,
+            hash: cluster.hash.clone(),
+        };
+        match state {
+            ClusterState::NotStarted => {}
+            ClusterState::Starting => {
+                (row.state, row.detail) = ("starting", "starting".to_string())
+            }
+            ClusterState::Ready {
+                serial,
+                accesses,
+                age,
+                idle_for,
+            } => {
+                row.state = "ready";
+                row.detail = format!("ready (client {serial})");
+                row.age_seconds = Some(age.as_secs());
+                row.idle_seconds = Some(idle_for.as_secs());
+                row.accesses = Some(accesses);
+            }
+            ClusterState::Failed {
+                error, failures, ..
+            } => {
+                row.state = "failed";
+                row.detail = format!("failed ({failures} in a row): {error}");
+            }
+            ClusterState::Evicted(reason) => {
+                row.state = "evicted";
+                row.detail = match reason {
+                    EvictReason::Idle => "evicted (idle)".to_string(),
+                    EvictReason::OverCap => "evicted (over max_live)".to_string(),
+                };
+            }
+        }
+        row
+    }
+}
+
+/// Renders clusters as a table.
+pub fn clusters_table(rows: &[ClusterRow]) -> String {
+    let header = [
+        "NAME",
+        "LABELS",
+        "SERVER",
+        "VERSION",
+        "AGE",
+        "LAST USED",
+        "ACCESSES",
+        "HASH",
+        "STATE",
+    ];
+    let cells: Vec<[String; 9]> = rows
+        .iter()
+        .map(|row| {
+            let labels: Vec<String> = row.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let seconds = |value: Option<u64>| value.map_or("-".to_string(), format_seconds);
+            [
+                row.name.clone(),
+                if labels.is_empty() {
+                    "-".to_string()
+                } else {
+                    labels.join(",")
+                },
+                row.server.clone(),
+                row.version.clone().unwrap_or_else(|| "-".to_string()),
+                seconds(row.age_seconds),
+                seconds(row.idle_seconds),
+                row.accesses
+                    .map_or("-".to_string(), |count| count.to_string()),
+                row.hash.chars().take(8).collect(),
+                row.detail.clone(),
+            ]
+        })
+        .collect();
+    table(header, &cells)
+}
+
+/// Renders clusters as one JSON document: `{"clusters": [...]}`.
+pub fn clusters_json(rows: &[ClusterRow]) -> String {
+    let document = serde_json::json!({ "clusters": rows });
+    serde_json::to_string_pretty(&document).expect("cluster rows always serialize to JSON")
+}
+
+/// Formats seconds the way kubectl shows ages: `45s`, `12m`, `5h`, `3d`.
+fn format_seconds(seconds: u64) -> String {
+    match seconds {
+        0..60 => format!("{seconds}s"),
+        60..3600 => format!("{}m", seconds / 60),
+        3600..86400 => format!("{}h", seconds / 3600),
+        _ => format!("{}d", seconds / 86400),
+    }
 }
 
 fn status_text(status: Status) -> &'static str {

@@ -116,6 +116,9 @@ pub struct ClusterConfig {
     pub labels: BTreeMap<String, String>,
     /// The context in `kubeconfig` that configures the cluster.
     pub context: String,
+    /// MD5 hash, in hex, of the cluster's canonical configuration, including
+    /// the contents of the files it names; it changes when the client must.
+    pub hash: String,
     kubeconfig: Arc<Kubeconfig>,
 }
 
@@ -501,6 +504,51 @@ current-context: prod-east
         assert_eq!(
             error.to_string(),
             "failed to read kubeconfig folder `/nonexistent/fleet`: No such file or directory (os error 2)"
+        );
+    }
+
+    #[test]
+    fn hash_follows_configuration_and_referenced_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = write(dir.path(), "ca.crt", "first CA");
+        let text = TWO_CONTEXTS.replace(
+            "cluster: {server: 'https://127.0.0.1:6443'}",
+            &format!(
+                "cluster: {{server: 'https://127.0.0.1:6443', certificate-authority: '{}'}}",
+                ca.display()
+            ),
+        );
+        let hashes = |text: &str| -> Vec<String> {
+            let kubeconfig = Kubeconfig::from_yaml(text).unwrap();
+            let inventory = Inventory::from_kubeconfig(kubeconfig, "test").unwrap();
+            inventory
+                .clusters()
+                .iter()
+                .map(|c| c.hash.clone())
+                .collect()
+        };
+
+        let before = hashes(&text);
+        assert_eq!(before[0].len(), 32);
+        assert_eq!(before, hashes(&text), "the hash is stable");
+        assert_ne!(before[0], before[1]);
+
+        std::fs::write(&ca, "rotated CA").unwrap();
+        let after_rotation = hashes(&text);
+        assert_ne!(
+            after_rotation[0], before[0],
+            "a changed CA file changes the hash"
+        );
+        assert_eq!(
+            after_rotation[1], before[1],
+            "the other cluster keeps its hash"
+        );
+
+        let moved = text.replace("https://127.0.0.1:7443", "https://127.0.0.1:7444");
+        assert_ne!(
+            hashes(&moved)[1],
+            before[1],
+            "a changed server changes the hash"
         );
     }
 }

@@ -124,12 +124,70 @@ pub(super) fn cluster_of_context(
             cluster: cluster_name,
         })?;
     Ok(Arc::new(ClusterConfig {
+        hash: config_hash(kubeconfig, context, &cluster_name_of(named)),
         name,
         server,
         labels: BTreeMap::new(),
         context: context.to_string(),
         kubeconfig: Arc::clone(kubeconfig),
     }))
+}
+
+fn cluster_name_of(named: &kube::config::NamedContext) -> String {
+    named
+        .context
+        .as_ref()
+        .map(|c| c.cluster.clone())
+        .unwrap_or_default()
+}
+
+/// Returns the MD5 hash, in hex, of everything that configures the client
+/// of `context`: the context, its cluster and user entries, and the
+/// contents of the files they name (CA, client certificate and key, token
+/// file). A file that cannot be read is hashed as its path alone, so the
+/// client start reports the problem.
+pub(super) fn config_hash(kubeconfig: &Kubeconfig, context: &str, cluster: &str) -> String {
+    use md5::{Digest, Md5};
+
+    let named_context = kubeconfig.contexts.iter().find(|c| c.name == context);
+    let user = named_context
+        .and_then(|c| c.context.as_ref())
+        .and_then(|c| c.user.clone())
+        .unwrap_or_default();
+    let named_cluster = kubeconfig.clusters.iter().find(|c| c.name == cluster);
+    let named_user = kubeconfig.auth_infos.iter().find(|a| a.name == user);
+    let canonical = serde_json::json!({
+        "context": named_context,
+        "cluster": named_cluster,
+        "user": named_user,
+    });
+
+    let mut hasher = Md5::new();
+    hasher.update(canonical.to_string().as_bytes());
+    let cluster_files = named_cluster
+        .and_then(|c| c.cluster.as_ref())
+        .and_then(|c| c.certificate_authority.clone());
+    let user_files = named_user.and_then(|a| a.auth_info.as_ref()).map(|auth| {
+        [&auth.client_certificate, &auth.client_key, &auth.token_file]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect::<Vec<_>>()
+    });
+    for path in cluster_files
+        .into_iter()
+        .chain(user_files.into_iter().flatten())
+    {
+        hasher.update(path.as_bytes());
+        if let Ok(contents) = std::fs::read(&path) {
+            hasher.update(&contents);
+        }
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 fn read_dir(dir: &Path) -> Result<Vec<Arc<ClusterConfig>>, InventoryError> {

@@ -61,11 +61,11 @@ pub enum ConnectError {
     #[error(transparent)]
     Config(#[from] InventoryError),
     /// The client could not be built from the configuration.
-    #[error("failed to build client: {0}")]
-    Build(#[source] kube::Error),
+    #[error("failed to build client: {}", crate::cluster::kube_message(.0))]
+    Build(kube::Error),
     /// The cluster's discovery requests failed.
-    #[error("discovery failed: {0}")]
-    Discovery(#[source] kube::Error),
+    #[error("discovery failed: {}", crate::cluster::kube_message(.0))]
+    Discovery(kube::Error),
     /// Starting took longer than allowed.
     #[error(
         "timed out after {} starting the client: check that the server answers, or change pool.init_timeout",
@@ -84,7 +84,7 @@ pub enum PoolError {
     #[error("unknown cluster `{0}`: run `lazyhost clusters` to list the configured ones")]
     UnknownCluster(String),
     /// The cluster's client failed to start.
-    #[error("cluster `{cluster}` is unavailable: {source} (server {server})")]
+    #[error("failed to start the client of cluster `{cluster}`: {source} (server {server})")]
     Connect {
         /// The cluster.
         cluster: String,

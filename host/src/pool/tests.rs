@@ -126,7 +126,7 @@ async fn failed_start_is_cached_until_backoff() {
     assert_eq!(factory.connects(), 1, "no new dial within the backoff");
     assert_eq!(
         cached.to_string(),
-        "cluster `b` is unavailable: client start was interrupted: refused by the fake factory \
+        "failed to start the client of cluster `b`: client start was interrupted: refused by the fake factory \
          (server https://127.0.0.1:1)"
     );
     assert!(matches!(
@@ -265,7 +265,7 @@ async fn slow_start_times_out() {
     let error = pool.checkout("a").await.unwrap_err();
     assert_eq!(
         error.to_string(),
-        "cluster `a` is unavailable: timed out after 30s starting the client: check that the server \
+        "failed to start the client of cluster `a`: timed out after 30s starting the client: check that the server \
          answers, or change pool.init_timeout (server https://127.0.0.1:1)"
     );
 }

@@ -190,17 +190,17 @@ fn is_untagged_or_latest(image: &str) -> bool {
     }
 }
 
-/// Formats a host error for the run's error message.
+/// Formats a host error for the run's error message, led by its case name.
 fn describe(error: &types::Error) -> String {
     match error {
-        types::Error::NotFound(m) => format!("not found: {m}"),
-        types::Error::AlreadyExists(m) => format!("already exists: {m}"),
+        types::Error::NotFound(m) => format!("not-found: {m}"),
+        types::Error::AlreadyExists(m) => format!("already-exists: {m}"),
         types::Error::Conflict(m) => format!("conflict: {m}"),
         types::Error::Invalid(m) => format!("invalid: {m}"),
         types::Error::Forbidden(m) => format!("forbidden: {m}"),
         types::Error::Unauthorized(m) => format!("unauthorized: {m}"),
         types::Error::Unavailable(m) => format!("unavailable: {m}"),
-        types::Error::Timeout(m) => format!("timed out: {m}"),
+        types::Error::Timeout(m) => format!("timeout: {m}"),
         types::Error::Denied(m) => format!("denied: {m}"),
     }
 }
