@@ -428,7 +428,7 @@ async fn dry_run_stores_nothing() {
     config_maps.delete("web-config", &dry_delete).await.unwrap();
 
     let stored = config_maps.get("web-config").await.unwrap();
-    assert!(stored.data.unwrap().get("extra").is_none());
+    assert!(!stored.data.unwrap().contains_key("extra"));
     assert_eq!(
         api_error(config_maps.get("settings").await.unwrap_err()).code,
         404

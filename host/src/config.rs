@@ -105,13 +105,13 @@ pub struct PoolSection {
     pub max_access_count: u64,
     /// Most live clients; none means no cap.
     pub max_live: Option<usize>,
-    /// Longest time one client start may take.
+    /// Maximum time one client start may take.
     #[serde(deserialize_with = "duration")]
     pub init_timeout: Duration,
     /// First wait before retrying a failed cluster.
     #[serde(deserialize_with = "duration")]
     pub backoff_initial: Duration,
-    /// Longest wait between retries of a failed cluster.
+    /// Maximum wait between retries of a failed cluster.
     #[serde(deserialize_with = "duration")]
     pub backoff_max: Duration,
 }

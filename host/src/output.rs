@@ -223,14 +223,14 @@ fn status_text(status: Status) -> &'static str {
     }
 }
 
+/// Returns the result cell: the plugin's JSON cut to fit, or the whole
+/// error message, because its cause is usually at the end.
 fn result_text(result: &ClusterResult) -> String {
-    let text = match (&result.output, &result.error) {
-        (_, Some(error)) => error.clone(),
-        (Some(output), None) => output.to_string(),
+    match (&result.output, &result.error) {
+        (_, Some(error)) => error.replace(['\n', '\r'], " "),
+        (Some(output), None) => shorten(&output.to_string(), RESULT_WIDTH),
         (None, None) => String::new(),
-    };
-    let single_line = text.replace(['\n', '\r'], " ");
-    shorten(&single_line, RESULT_WIDTH)
+    }
 }
 
 fn shorten(text: &str, width: usize) -> String {

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 
 // NOTE: the label selector parser lives with the simulator, which needs it
-// for list requests; it belongs in a module of its own shared by both.
+// for list requests. It belongs in a module of its own shared by both.
 use crate::sim::selector::LabelSelector;
 
 /// Errors from reading cluster configurations.

@@ -5,8 +5,9 @@
 //! In a folder, every regular file whose name does not start with `.` is a
 //! kubeconfig, read in name order. A context name that appears in more than
 //! one file of the folder is qualified by the file's name without its
-//! extension, as `FILE/CONTEXT` (`eu/admin` and `us/admin` for context
-//! `admin` in `eu.yaml` and `us.yaml`); a name that appears once is kept.
+//! extension, as `FILE/CONTEXT`. So context `admin` in `eu.yaml` and
+//! `us.yaml` becomes `eu/admin` and `us/admin`, while a name that appears
+//! once is kept.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -17,7 +18,7 @@ use kube::config::Kubeconfig;
 use super::{ClusterConfig, InventoryError};
 use crate::config::ClusterEntry;
 
-/// Where cluster configurations come from.
+/// The sources of cluster configurations.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Sources {
     /// Kubeconfig files merged into one set of contexts.

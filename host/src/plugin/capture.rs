@@ -2,7 +2,7 @@
 //!
 //! Output past the limit is dropped rather than refused, so a plugin that
 //! prints too much keeps running and its result is kept; the captured text
-//! ends with a note that says it was cut.
+//! ends with a note that it was cut.
 
 use std::pin::Pin;
 use std::sync::Arc;

@@ -16,11 +16,11 @@ pub struct PoolConfig {
     /// Most live clients at once; beyond it the least recently used is
     /// evicted. `None` sets no cap.
     pub max_live: Option<usize>,
-    /// Longest time starting one client may take, discovery included.
+    /// Maximum time starting one client may take, discovery included.
     pub init_timeout: Duration,
     /// Wait before retrying a cluster whose start failed once.
     pub backoff_initial: Duration,
-    /// Longest wait between retries of a failing cluster.
+    /// Maximum wait between retries of a failing cluster.
     pub backoff_max: Duration,
 }
 

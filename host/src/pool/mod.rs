@@ -96,7 +96,7 @@ pub enum PoolError {
     },
 }
 
-/// Why a live client was let go.
+/// The reason a live client was evicted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EvictReason {
     /// Unused for longer than `max_idle`.
@@ -193,7 +193,7 @@ struct Counters {
     recycled: AtomicU64,
 }
 
-/// What a checkout does next.
+/// The next action of a checkout.
 enum Step<C> {
     /// Hand out the live client.
     Use(C),

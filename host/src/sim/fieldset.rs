@@ -302,11 +302,11 @@ pub(crate) fn value_at<'a>(object: &'a Value, path: &[Step]) -> Option<&'a Value
         Step::Key(key, expected) => value
             .as_array()?
             .iter()
-            .find(|item| item.get(key).map(Value::to_string).as_deref() == Some(expected)),
+            .find(|item| item.get(key).is_some_and(|value| is_json(value, expected))),
         Step::Value(expected) => value
             .as_array()?
             .iter()
-            .find(|item| item.to_string() == *expected),
+            .find(|item| is_json(item, expected)),
     })
 }
 
@@ -322,7 +322,7 @@ pub(crate) fn remove_at(object: &mut Value, path: &[Step]) -> bool {
             Step::Key(key, expected) => parent.as_array_mut().and_then(|items| {
                 items
                     .iter_mut()
-                    .find(|item| item.get(key).map(Value::to_string).as_deref() == Some(expected))
+                    .find(|item| item.get(key).is_some_and(|value| is_json(value, expected)))
             }),
             Step::Value(_) => None,
         };
@@ -335,10 +335,16 @@ pub(crate) fn remove_at(object: &mut Value, path: &[Step]) -> bool {
             .and_then(|map| map.remove(name))
             .is_some(),
         Step::Key(key, expected) => remove_from_array(parent, |item| {
-            item.get(key).map(Value::to_string).as_deref() == Some(expected)
+            item.get(key).is_some_and(|value| is_json(value, expected))
         }),
-        Step::Value(expected) => remove_from_array(parent, |item| item.to_string() == *expected),
+        Step::Value(expected) => remove_from_array(parent, |item| is_json(item, expected)),
     }
+}
+
+/// Returns whether `value` serializes to the JSON text `text`, as path steps store values.
+fn is_json(value: &Value, text: &str) -> bool {
+    let rendered = value.to_string();
+    rendered == text
 }
 
 fn remove_from_array(parent: &mut Value, matches: impl Fn(&Value) -> bool) -> bool {
