@@ -17,7 +17,7 @@ async fn fleet_and_pool(clusters: usize) -> (Fleet, Arc<KubePool>) {
     .expect("fleet starts");
     let inventory = Arc::new(Inventory::from_kubeconfig(fleet.kubeconfig(), "test fleet").unwrap());
     let monitor = Arc::new(Monitor::new());
-    let factory = KubeFactory::new(Arc::clone(&inventory), monitor);
+    let factory = KubeFactory::new(monitor);
     (fleet, Arc::new(KubePool::new(inventory, factory)))
 }
 

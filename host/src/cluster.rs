@@ -17,7 +17,7 @@ use kube::core::Request;
 use tracing::Instrument;
 
 use crate::discovery::{ResourceTable, ResourceType};
-use crate::inventory::{ClusterConfig, Inventory};
+use crate::inventory::ClusterConfig;
 use crate::monitor::Monitor;
 use crate::pool::{ClientFactory, ConnectError, Pool, PoolError};
 
@@ -137,16 +137,15 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// Builds [`ClusterClient`]s from the inventory's kubeconfig.
+/// Builds [`ClusterClient`]s from each cluster's kubeconfig context.
 pub struct KubeFactory {
-    inventory: Arc<Inventory>,
     monitor: Arc<Monitor>,
 }
 
 impl KubeFactory {
     /// Creates a factory that records requests in `monitor`.
-    pub fn new(inventory: Arc<Inventory>, monitor: Arc<Monitor>) -> Self {
-        Self { inventory, monitor }
+    pub fn new(monitor: Arc<Monitor>) -> Self {
+        Self { monitor }
     }
 
     async fn start(
@@ -154,7 +153,7 @@ impl KubeFactory {
         cluster: &ClusterConfig,
         serial: u64,
     ) -> Result<ClusterClient, ConnectError> {
-        let mut config = self.inventory.client_config(cluster).await?;
+        let mut config = cluster.client_config().await?;
         let identity = format!("{}/{}-{serial}", cluster.name, std::process::id());
         if let Ok(value) = HeaderValue::from_str(&identity) {
             config

@@ -210,7 +210,7 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let targets = select_targets(&inventory, &args)?;
 
     let monitor = Arc::new(Monitor::new());
-    let factory = KubeFactory::new(Arc::clone(&inventory), Arc::clone(&monitor));
+    let factory = KubeFactory::new(Arc::clone(&monitor));
     let pool_config = config.pool.to_pool_config();
     let pool = Arc::new(KubePool::with_config(
         Arc::clone(&inventory),
@@ -365,7 +365,7 @@ async fn clusters(args: ClustersArgs) -> anyhow::Result<u8> {
     let (config, inventory) = load_inventory(&args.source)?;
     let inventory = Arc::new(inventory);
     let monitor = Arc::new(Monitor::new());
-    let factory = KubeFactory::new(Arc::clone(&inventory), monitor);
+    let factory = KubeFactory::new(monitor);
     let pool = KubePool::with_config(
         Arc::clone(&inventory),
         factory,

@@ -132,6 +132,27 @@ pub struct Inventory {
     accesses: AtomicU64,
 }
 
+impl ClusterConfig {
+    /// Builds the client configuration of the cluster from its context.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the context's cluster or user entry cannot be loaded, for
+    /// example a missing certificate file.
+    pub async fn client_config(&self) -> Result<kube::Config, InventoryError> {
+        let options = KubeConfigOptions {
+            context: Some(self.context.clone()),
+            ..KubeConfigOptions::default()
+        };
+        kube::Config::from_custom_kubeconfig(Kubeconfig::clone(&self.kubeconfig), &options)
+            .await
+            .map_err(|source| InventoryError::ClientConfig {
+                cluster: self.name.clone(),
+                source,
+            })
+    }
+}
+
 impl Inventory {
     /// Returns the kubeconfig files to read when none is given: the paths in
     /// `$KUBECONFIG` (separated by `:`) that exist, as kubectl skips the
@@ -278,28 +299,6 @@ impl Inventory {
             .filter(|cluster| parsed.matches(&cluster.labels))
             .cloned()
             .collect())
-    }
-
-    /// Builds the client configuration of one cluster from its context.
-    ///
-    /// # Errors
-    ///
-    /// Fails when the context's cluster or user entry cannot be loaded, for
-    /// example a missing certificate file.
-    pub async fn client_config(
-        &self,
-        cluster: &ClusterConfig,
-    ) -> Result<kube::Config, InventoryError> {
-        let options = KubeConfigOptions {
-            context: Some(cluster.context.clone()),
-            ..KubeConfigOptions::default()
-        };
-        kube::Config::from_custom_kubeconfig(Kubeconfig::clone(&cluster.kubeconfig), &options)
-            .await
-            .map_err(|source| InventoryError::ClientConfig {
-                cluster: cluster.name.clone(),
-                source,
-            })
     }
 
     /// Returns how often the configuration sources were read.

@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -180,8 +180,34 @@ struct Live<C> {
 }
 
 struct Entry<C> {
-    cluster: Arc<ClusterConfig>,
+    cluster: Mutex<Arc<ClusterConfig>>,
     state: Mutex<State<C>>,
+}
+
+impl<C> Entry<C> {
+    fn new(cluster: &Arc<ClusterConfig>) -> Arc<Self> {
+        Arc::new(Self {
+            cluster: Mutex::new(Arc::clone(cluster)),
+            state: Mutex::new(State::NotStarted),
+        })
+    }
+
+    fn cluster(&self) -> Arc<ClusterConfig> {
+        Arc::clone(&self.cluster.lock())
+    }
+}
+
+/// What [`Pool::reload`] did, cluster by cluster.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReloadSummary {
+    /// Clusters whose configuration hash is unchanged; live clients are kept.
+    pub kept: Vec<String>,
+    /// Clusters whose configuration changed; their client is rebuilt on next use.
+    pub changed: Vec<String>,
+    /// Clusters no longer configured; their clients are dropped.
+    pub removed: Vec<String>,
+    /// Clusters newly configured.
+    pub added: Vec<String>,
 }
 
 #[derive(Default)]
@@ -207,7 +233,7 @@ enum Step<C> {
 
 /// The part of the pool that the tasks starting clients share.
 struct PoolInner<C> {
-    entries: HashMap<String, Arc<Entry<C>>>,
+    entries: RwLock<HashMap<String, Arc<Entry<C>>>>,
     counters: Counters,
     config: PoolConfig,
 }
@@ -215,7 +241,7 @@ struct PoolInner<C> {
 /// The lazy pool of cluster clients.
 pub struct Pool<F: ClientFactory> {
     factory: Arc<F>,
-    inventory: Arc<Inventory>,
+    inventory: RwLock<Arc<Inventory>>,
     shared: Arc<PoolInner<F::Client>>,
 }
 
@@ -231,29 +257,69 @@ impl<F: ClientFactory> Pool<F> {
         let entries = inventory
             .clusters()
             .iter()
-            .map(|cluster| {
-                let entry = Entry {
-                    cluster: Arc::clone(cluster),
-                    state: Mutex::new(State::NotStarted),
-                };
-                (cluster.name.clone(), Arc::new(entry))
-            })
+            .map(|cluster| (cluster.name.clone(), Entry::new(cluster)))
             .collect();
         let shared = PoolInner {
-            entries,
+            entries: RwLock::new(entries),
             counters: Counters::default(),
             config,
         };
         Self {
             factory: Arc::new(factory),
-            inventory,
+            inventory: RwLock::new(inventory),
             shared: Arc::new(shared),
         }
     }
 
-    /// Returns the inventory the pool was built from.
-    pub fn inventory(&self) -> &Arc<Inventory> {
-        &self.inventory
+    /// Returns the inventory the pool currently serves.
+    pub fn inventory(&self) -> Arc<Inventory> {
+        Arc::clone(&self.inventory.read())
+    }
+
+    /// Switches the pool to a new inventory. A cluster whose configuration
+    /// hash is unchanged keeps its entry and live client; a changed cluster
+    /// gets a fresh entry, so its next checkout builds a new client while
+    /// requests already running finish on the old one; a removed cluster's
+    /// entry is dropped; an added one starts not started.
+    pub fn reload(&self, inventory: Arc<Inventory>) -> ReloadSummary {
+        let mut summary = ReloadSummary::default();
+        let mut entries = self.shared.entries.write();
+        let mut next = HashMap::with_capacity(inventory.clusters().len());
+        for cluster in inventory.clusters() {
+            let name = cluster.name.clone();
+            let entry = match entries.remove(&name) {
+                Some(entry) if entry.cluster().hash == cluster.hash => {
+                    *entry.cluster.lock() = Arc::clone(cluster);
+                    summary.kept.push(name.clone());
+                    entry
+                }
+                Some(_) => {
+                    summary.changed.push(name.clone());
+                    Entry::new(cluster)
+                }
+                None => {
+                    summary.added.push(name.clone());
+                    Entry::new(cluster)
+                }
+            };
+            next.insert(name, entry);
+        }
+        summary.removed = entries.keys().cloned().collect();
+        summary.removed.sort();
+        *entries = next;
+        *self.inventory.write() = inventory;
+        tracing::info!(
+            kept = summary.kept.len(),
+            changed = ?summary.changed,
+            removed = ?summary.removed,
+            added = ?summary.added,
+            "pool reloaded its inventory"
+        );
+        summary
+    }
+
+    fn entry(&self, cluster: &str) -> Option<Arc<Entry<F::Client>>> {
+        self.shared.entries.read().get(cluster).cloned()
     }
 
     /// Returns the pool's rules.
@@ -272,13 +338,11 @@ impl<F: ClientFactory> Pool<F> {
     /// new start.
     pub async fn checkout(&self, cluster: &str) -> Result<F::Client, PoolError> {
         let entry = self
-            .shared
-            .entries
-            .get(cluster)
+            .entry(cluster)
             .ok_or_else(|| PoolError::UnknownCluster(cluster.to_string()))?;
         let connect_error = |source| PoolError::Connect {
             cluster: cluster.to_string(),
-            server: entry.cluster.server.clone(),
+            server: entry.cluster().server.clone(),
             source,
         };
 
@@ -289,7 +353,7 @@ impl<F: ClientFactory> Pool<F> {
                 Step::Fail(error) => return Err(connect_error(error)),
                 Step::Wait(start) => start,
                 Step::Start { failures } => {
-                    let start = self.start(Arc::clone(entry), failures);
+                    let start = self.start(Arc::clone(&entry), failures);
                     *state = State::Starting(start.clone());
                     start
                 }
@@ -343,7 +407,7 @@ impl<F: ClientFactory> Pool<F> {
         let serial = shared.counters.serials.fetch_add(1, Ordering::Relaxed) + 1;
 
         let task = tokio::spawn(async move {
-            let cluster = Arc::clone(&entry.cluster);
+            let cluster = entry.cluster();
             let timeout = shared.config.init_timeout;
             tracing::debug!(cluster = %cluster.name, serial, "starting client");
             let connect = factory.connect(Arc::clone(&cluster), serial);
@@ -366,7 +430,7 @@ impl<F: ClientFactory> Pool<F> {
     /// Returns the live client of `cluster`, if it has one, without starting
     /// it or counting an access.
     pub fn peek(&self, cluster: &str) -> Option<F::Client> {
-        match &*self.shared.entries.get(cluster)?.state.lock() {
+        match &*self.entry(cluster)?.state.lock() {
             State::Ready(live) => Some(live.client.clone()),
             _ => None,
         }
@@ -384,7 +448,7 @@ impl<F: ClientFactory> Pool<F> {
     pub fn evict_unused_for(&self, max_idle: Duration) -> usize {
         let now = Instant::now();
         let mut evicted = 0;
-        for entry in self.shared.entries.values() {
+        for entry in self.shared.entries.read().values() {
             let mut state = entry.state.lock();
             let State::Ready(live) = &*state else {
                 continue;
@@ -392,7 +456,7 @@ impl<F: ClientFactory> Pool<F> {
             if now.saturating_duration_since(live.last_access) <= max_idle {
                 continue;
             }
-            tracing::debug!(cluster = %entry.cluster.name, serial = live.serial, "evicting idle client");
+            tracing::debug!(cluster = %entry.cluster().name, serial = live.serial, "evicting idle client");
             *state = State::Evicted(EvictReason::Idle);
             evicted += 1;
         }
@@ -425,11 +489,11 @@ impl<F: ClientFactory> Pool<F> {
     /// Returns the pool state of every configured cluster, in inventory order.
     pub fn states(&self) -> Vec<(Arc<ClusterConfig>, ClusterState)> {
         let now = Instant::now();
-        self.inventory
+        self.inventory()
             .clusters()
             .iter()
             .filter_map(|cluster| {
-                let entry = self.shared.entries.get(&cluster.name)?;
+                let entry = self.entry(&cluster.name)?;
                 let state = entry.state.lock().describe(now);
                 Some((Arc::clone(cluster), state))
             })
@@ -440,7 +504,7 @@ impl<F: ClientFactory> Pool<F> {
     pub fn stats(&self) -> PoolStats {
         let counters = &self.shared.counters;
         let mut stats = PoolStats {
-            total: u32::try_from(self.shared.entries.len()).unwrap_or(u32::MAX),
+            total: u32::try_from(self.shared.entries.read().len()).unwrap_or(u32::MAX),
             clients_built: counters.serials.load(Ordering::Relaxed),
             start_failures: counters.start_failures.load(Ordering::Relaxed),
             evicted_idle: counters.evicted_idle.load(Ordering::Relaxed),
@@ -470,7 +534,8 @@ impl<C: Clone> PoolInner<C> {
         failures: u32,
         result: &Result<C, Arc<ConnectError>>,
     ) {
-        let name = &entry.cluster.name;
+        let cluster = entry.cluster();
+        let name = &cluster.name;
         {
             let mut state = entry.state.lock();
             match result {
@@ -512,7 +577,8 @@ impl<C: Clone> PoolInner<C> {
         loop {
             let mut live = 0;
             let mut oldest: Option<(Instant, &Arc<Entry<C>>)> = None;
-            for (name, entry) in &self.entries {
+            let entries = self.entries.read();
+            for (name, entry) in entries.iter() {
                 let State::Ready(client) = &*entry.state.lock() else {
                     continue;
                 };
@@ -527,7 +593,7 @@ impl<C: Clone> PoolInner<C> {
 
             let mut state = entry.state.lock();
             if matches!(&*state, State::Ready(_)) {
-                tracing::debug!(cluster = %entry.cluster.name, max_live, "evicting least recently used client");
+                tracing::debug!(cluster = %entry.cluster().name, max_live, "evicting least recently used client");
                 *state = State::Evicted(EvictReason::OverCap);
                 self.counters
                     .evicted_over_cap

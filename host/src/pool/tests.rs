@@ -298,3 +298,80 @@ async fn unknown_cluster_is_an_error() {
         "unknown cluster `zz`: run `lazyhost clusters` to list the configured ones"
     );
 }
+
+/// An inventory of `names`, each pointing at `server`.
+fn inventory_at(names: &[&str], servers: &[(&str, &str)]) -> Arc<Inventory> {
+    let server_of = |name: &str| {
+        servers
+            .iter()
+            .find(|(cluster, _)| *cluster == name)
+            .map_or("https://127.0.0.1:1", |(_, server)| *server)
+    };
+    let mut yaml = String::from("apiVersion: v1\nkind: Config\nclusters:\n");
+    for name in names {
+        yaml += &format!(
+            "- name: {name}\n  cluster: {{server: '{}'}}\n",
+            server_of(name)
+        );
+    }
+    yaml += "contexts:\n";
+    for name in names {
+        yaml += &format!("- name: {name}\n  context: {{cluster: {name}, user: u}}\n");
+    }
+    yaml += "users:\n- name: u\n  user: {token: t}\n";
+    let kubeconfig = Kubeconfig::from_yaml(&yaml).unwrap();
+    Arc::new(Inventory::from_kubeconfig(kubeconfig, "test").unwrap())
+}
+
+#[tokio::test(start_paused = true)]
+async fn reload_rebuilds_only_changed_clusters() {
+    let factory = FakeFactory::new();
+    let pool = Pool::new(inventory_at(&["a", "b", "c"], &[]), Arc::clone(&factory));
+    for cluster in ["a", "b", "c"] {
+        pool.checkout(cluster).await.unwrap();
+    }
+    assert_eq!(factory.connects(), 3);
+    let old_b = pool.peek("b").unwrap();
+
+    let edited = inventory_at(&["a", "b", "d"], &[("b", "https://127.0.0.1:2")]);
+    let summary = pool.reload(edited);
+    assert_eq!(summary.kept, ["a"]);
+    assert_eq!(summary.changed, ["b"]);
+    assert_eq!(summary.removed, ["c"]);
+    assert_eq!(summary.added, ["d"]);
+
+    assert_eq!(
+        pool.checkout("a").await.unwrap(),
+        1,
+        "unchanged keeps its client"
+    );
+    assert_eq!(factory.connects(), 3);
+    assert_eq!(old_b, 2, "a client handed out before stays usable");
+    assert_eq!(
+        pool.checkout("b").await.unwrap(),
+        4,
+        "changed rebuilds on next use"
+    );
+    assert_eq!(factory.connects(), 4);
+    assert!(pool.checkout("c").await.is_err(), "removed is gone");
+    assert_eq!(state(&pool, "d"), ClusterState::NotStarted);
+    assert_eq!(pool.stats().total, 3);
+    assert_eq!(pool.inventory().clusters().len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn reload_with_same_inventory_changes_nothing() {
+    let factory = FakeFactory::new();
+    let pool = Pool::new(inventory_at(&["a", "b"], &[]), Arc::clone(&factory));
+    pool.checkout("a").await.unwrap();
+    let summary = pool.reload(inventory_at(&["a", "b"], &[]));
+    assert_eq!(summary.kept, ["a", "b"]);
+    assert!(summary.changed.is_empty());
+    assert!(summary.removed.is_empty());
+    assert!(summary.added.is_empty());
+    assert!(matches!(
+        state(&pool, "a"),
+        ClusterState::Ready { accesses: 1, .. }
+    ));
+    assert_eq!(factory.connects(), 1);
+}
