@@ -4,8 +4,10 @@
 //! context into one cluster with a name, a server and labels. Building a
 //! client from a cluster's configuration is the pool's job.
 
+mod cache;
 mod sources;
 
+pub use cache::{InventoryCache, Refresh};
 pub use sources::Sources;
 
 use std::collections::{BTreeMap, HashMap};
@@ -299,6 +301,11 @@ impl Inventory {
             .filter(|cluster| parsed.matches(&cluster.labels))
             .cloned()
             .collect())
+    }
+
+    /// Records how often the sources have been read, for the statistics.
+    pub(crate) fn set_source_reads(&self, reads: u64) {
+        self.source_reads.store(reads, Ordering::Relaxed);
     }
 
     /// Returns how often the configuration sources were read.

@@ -38,7 +38,7 @@ use tokio::time::Instant;
 
 pub use config::PoolConfig;
 
-use crate::inventory::{ClusterConfig, Inventory, InventoryError};
+use crate::inventory::{ClusterConfig, Inventory, InventoryCache, InventoryError, Refresh};
 
 /// Builds the client of one cluster.
 pub trait ClientFactory: Send + Sync + 'static {
@@ -465,6 +465,28 @@ impl<F: ClientFactory> Pool<F> {
             .evicted_idle
             .fetch_add(evicted as u64, Ordering::Relaxed);
         evicted
+    }
+
+    /// Starts a task that, every `interval` until the pool is dropped,
+    /// refreshes `cache` and reloads the pool when the sources changed.
+    pub fn spawn_refresher(
+        pool: &Arc<Self>,
+        mut cache: InventoryCache,
+        interval: Duration,
+    ) -> JoinHandle<()> {
+        let weak: Weak<Self> = Arc::downgrade(pool);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                let Some(pool) = weak.upgrade() else { break };
+                if let Refresh::Reloaded(inventory) = cache.refresh() {
+                    pool.reload(inventory);
+                }
+            }
+        })
     }
 
     /// Starts a task that evicts idle clients every `interval` until the

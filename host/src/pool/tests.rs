@@ -375,3 +375,51 @@ async fn reload_with_same_inventory_changes_nothing() {
     ));
     assert_eq!(factory.connects(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn refresher_reloads_an_edited_kubeconfig() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config");
+    let yaml = |server_b: &str| {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n\
+             - name: a\n  cluster: {{server: 'https://127.0.0.1:1'}}\n\
+             - name: b\n  cluster: {{server: '{server_b}'}}\n\
+             contexts:\n- name: a\n  context: {{cluster: a, user: u}}\n\
+             - name: b\n  context: {{cluster: b, user: u}}\n\
+             users:\n- name: u\n  user: {{token: t}}\n"
+        )
+    };
+    std::fs::write(&path, yaml("https://127.0.0.1:2")).unwrap();
+    let sources = crate::inventory::Sources {
+        kubeconfigs: vec![path.clone()],
+        ..Default::default()
+    };
+    let cache = InventoryCache::load(sources, Duration::from_secs(60)).unwrap();
+    let factory = FakeFactory::new();
+    let pool = Arc::new(Pool::new(cache.current(), Arc::clone(&factory)));
+    let refresher = Pool::spawn_refresher(&pool, cache, Duration::from_secs(10));
+    pool.checkout("a").await.unwrap();
+    pool.checkout("b").await.unwrap();
+
+    std::fs::write(&path, yaml("https://127.0.0.1:3")).unwrap();
+    tokio::time::sleep(Duration::from_secs(65)).await;
+
+    assert_eq!(
+        pool.inventory().get("b").unwrap().server,
+        "https://127.0.0.1:3"
+    );
+    assert!(
+        matches!(state(&pool, "a"), ClusterState::Ready { .. }),
+        "a keeps its client"
+    );
+    assert_eq!(
+        state(&pool, "b"),
+        ClusterState::NotStarted,
+        "b is rebuilt on next use"
+    );
+    assert_eq!(pool.checkout("b").await.unwrap(), 3);
+    assert_eq!(factory.connects(), 3);
+    assert!(pool.inventory().source_reads() >= 2);
+    refresher.abort();
+}
