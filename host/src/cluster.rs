@@ -93,6 +93,7 @@ impl From<PoolError> for RequestError {
                     RequestError::from_kube(inner).kind
                 }
                 ConnectError::Timeout(_) => ErrorKind::Timeout,
+                ConnectError::Config(_) => ErrorKind::Invalid,
                 _ => ErrorKind::Unavailable,
             },
         };

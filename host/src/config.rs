@@ -181,10 +181,29 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::parse(&text).map_err(|message| ConfigError::Invalid {
+        let mut config = Self::parse(&text).map_err(|message| ConfigError::Invalid {
             path: path.to_path_buf(),
             message,
-        })
+        })?;
+        if let Some(folder) = path.parent() {
+            config.resolve_paths(folder);
+        }
+        Ok(config)
+    }
+
+    /// Makes relative source paths relative to the configuration file's
+    /// folder, as kubectl does for paths inside a kubeconfig.
+    fn resolve_paths(&mut self, folder: &Path) {
+        let resolve = |path: &mut PathBuf| {
+            if path.is_relative() {
+                *path = folder.join(&*path);
+            }
+        };
+        self.kubeconfigs.iter_mut().for_each(resolve);
+        self.kubeconfig_dirs.iter_mut().for_each(resolve);
+        self.clusters
+            .iter_mut()
+            .for_each(|entry| resolve(&mut entry.kubeconfig));
     }
 
     /// Reads `path` when given, else `./lazyhost.toml` when it exists, else
@@ -370,6 +389,19 @@ mod tests {
             assert!(error.contains(expected), "{text:?} gave {error:?}");
             assert!(!error.contains('\n'), "{error:?}");
         }
+    }
+
+    #[test]
+    fn relative_paths_follow_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lazyhost.toml");
+        let text = "kubeconfigs = [\"fleet/a.yaml\", \"/abs/b.yaml\"]\n\
+                    [[clusters]]\nname = \"x\"\nkubeconfig = \"x.yaml\"\n";
+        std::fs::write(&path, text).unwrap();
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.kubeconfigs[0], dir.path().join("fleet/a.yaml"));
+        assert_eq!(config.kubeconfigs[1], PathBuf::from("/abs/b.yaml"));
+        assert_eq!(config.clusters[0].kubeconfig, dir.path().join("x.yaml"));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use lazyhost::run::{RunOptions, run_plugin};
 use lazyhost::sim::{Fleet, FleetFile, FleetOptions, Listen};
 
 /// Largest simulated fleet: each cluster listens on its own port.
-const MAX_SIM_CLUSTERS: i64 = 1000;
+const MAX_SIM_CLUSTERS: i64 = lazyhost::sim::MAX_CLUSTERS as i64;
 
 /// Exit code when some cluster failed or was cancelled.
 const EXIT_CLUSTER_FAILED: u8 = 1;
@@ -87,7 +87,7 @@ struct RunArgs {
     #[arg(short, long, value_enum, default_value = "table")]
     output: Format,
     /// Start an embedded simulated fleet of N clusters, with no faults injected, and run on all of them.
-    #[arg(long, value_name = "N", conflicts_with_all = ["kubeconfig", "contexts", "all"],
+    #[arg(long, value_name = "N", conflicts_with_all = ["kubeconfig", "contexts", "all", "selector"],
           value_parser = clap::value_parser!(u16).range(1..=MAX_SIM_CLUSTERS))]
     sim: Option<u16>,
 }
@@ -126,6 +126,21 @@ struct ClustersArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value = "table")]
     output: Format,
+}
+
+/// Writes to stdout; a reader that has gone away, as `| head` does, ends
+/// the output quietly rather than with a panic.
+fn write_stdout(text: &str) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let result = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
+    if let Err(error) = result
+        && error.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("error: failed to write the output: {error}");
+    }
 }
 
 fn parse_timeout(text: &str) -> Result<Duration, String> {
@@ -239,8 +254,8 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
     }
 
     match args.output {
-        Format::Table => print!("{}", output::report_table(&report)),
-        Format::Json => println!("{}", output::report_json(&report)),
+        Format::Table => write_stdout(&output::report_table(&report)),
+        Format::Json => write_stdout(&format!("{}\n", output::report_json(&report))),
     }
     Ok(if report.interrupted {
         EXIT_INTERRUPTED
@@ -321,6 +336,9 @@ fn select_targets(
         return Ok(inventory.select(&unique)?);
     }
     if let Some(selector) = &args.selector {
+        if selector.trim().is_empty() {
+            bail!("the selector is empty and would match every cluster: pass --all to mean that");
+        }
         let selected = inventory.select_by_labels(selector)?;
         if selected.is_empty() {
             bail!(
@@ -391,8 +409,8 @@ async fn clusters(args: ClustersArgs) -> anyhow::Result<u8> {
         })
         .collect();
     match args.output {
-        Format::Table => print!("{}", output::clusters_table(&rows)),
-        Format::Json => println!("{}", output::clusters_json(&rows)),
+        Format::Table => write_stdout(&output::clusters_table(&rows)),
+        Format::Json => write_stdout(&format!("{}\n", output::clusters_json(&rows))),
     }
 
     let failed = rows.iter().any(|row| row.state == "failed");

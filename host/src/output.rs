@@ -53,9 +53,14 @@ pub fn report_table(report: &Report) -> String {
     }
 
     let summary = &report.summary;
+    let noun = if summary.total == 1 {
+        "cluster"
+    } else {
+        "clusters"
+    };
     let _ = writeln!(
         text,
-        "\n{} clusters: {} ok, {} failed, {} cancelled in {}",
+        "\n{} {noun}: {} ok, {} failed, {} cancelled in {}",
         summary.total,
         summary.ok,
         summary.error,

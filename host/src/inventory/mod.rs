@@ -26,8 +26,8 @@ use crate::sim::selector::LabelSelector;
 pub enum InventoryError {
     /// No kubeconfig was given and none exists at the default location.
     #[error(
-        "no kubeconfig found: pass --kubeconfig PATH, set KUBECONFIG, create ~/.kube/config, \
-         or use --sim N for a simulated fleet"
+        "no kubeconfig found: pass --kubeconfig PATH, point KUBECONFIG at existing files, \
+         create ~/.kube/config, or use --sim N for a simulated fleet"
     )]
     NoKubeconfig,
     /// A kubeconfig file could not be read or parsed.
@@ -87,6 +87,14 @@ pub enum InventoryError {
         /// The cluster it names.
         cluster: String,
     },
+    /// A context is broken, so its cluster cannot be used.
+    #[error("cluster `{cluster}` cannot be used: {reason}")]
+    Unusable {
+        /// The cluster.
+        cluster: String,
+        /// What is wrong with its context.
+        reason: String,
+    },
     /// A requested context does not exist.
     #[error("unknown context `{name}`: known contexts are {known}")]
     UnknownContext {
@@ -121,6 +129,9 @@ pub struct ClusterConfig {
     /// MD5 hash, in hex, of the cluster's canonical configuration, including
     /// the contents of the files it names; it changes when the client must.
     pub hash: String,
+    /// Why the context cannot be used, when it is broken; using the cluster
+    /// then fails with this reason.
+    pub problem: Option<String>,
     kubeconfig: Arc<Kubeconfig>,
 }
 
@@ -142,6 +153,12 @@ impl ClusterConfig {
     /// Fails when the context's cluster or user entry cannot be loaded, for
     /// example a missing certificate file.
     pub async fn client_config(&self) -> Result<kube::Config, InventoryError> {
+        if let Some(reason) = &self.problem {
+            return Err(InventoryError::Unusable {
+                cluster: self.name.clone(),
+                reason: reason.clone(),
+            });
+        }
         let options = KubeConfigOptions {
             context: Some(self.context.clone()),
             ..KubeConfigOptions::default()
@@ -186,9 +203,7 @@ impl Inventory {
             kubeconfigs: paths.to_vec(),
             ..Sources::default()
         };
-        let mut inventory = Self::from_sources(&sources)?;
-        inventory.current_context = sources::read_merged(paths)?.current_context;
-        Ok(inventory)
+        Self::from_sources(&sources)
     }
 
     /// Reads every source: merged kubeconfig files, folders of kubeconfig
@@ -200,8 +215,8 @@ impl Inventory {
     /// is not defined, two sources define the same cluster name, or there
     /// are no clusters at all.
     pub fn from_sources(sources: &Sources) -> Result<Self, InventoryError> {
-        let clusters = sources::read_all(sources)?;
-        Self::from_clusters(clusters, None, &sources.describe())
+        let (clusters, current_context) = sources::read_all(sources)?;
+        Self::from_clusters(clusters, current_context, &sources.describe())
     }
 
     /// Builds the inventory from a kubeconfig already in memory. `sources`
@@ -216,8 +231,8 @@ impl Inventory {
         let clusters = kubeconfig
             .contexts
             .iter()
-            .map(|named| sources::cluster_of_context(&kubeconfig, &named.name, named.name.clone()))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|named| sources::cluster_or_unusable(&kubeconfig, &named.name, named.name.clone()))
+            .collect();
         Self::from_clusters(clusters, kubeconfig.current_context.clone(), sources)
     }
 
@@ -395,13 +410,22 @@ current-context: prod-east
     }
 
     #[test]
-    fn context_without_cluster_is_rejected() {
+    fn broken_context_fails_alone() {
         let text = TWO_CONTEXTS.replace("cluster: west, user", "cluster: north, user");
         let kubeconfig = Kubeconfig::from_yaml(&text).unwrap();
-        let error = Inventory::from_kubeconfig(kubeconfig, "test").unwrap_err();
+        let inventory = Inventory::from_kubeconfig(kubeconfig, "test").unwrap();
+        assert_eq!(inventory.clusters().len(), 2);
+        assert_eq!(inventory.clusters()[0].problem, None);
+
+        let broken = inventory.get("prod-west").unwrap();
+        let error = tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(broken.client_config())
+            .unwrap_err();
         assert_eq!(
             error.to_string(),
-            "context `prod-west` names cluster `north`, which no kubeconfig defines with a server"
+            "cluster `prod-west` cannot be used: context `prod-west` names cluster `north`, \
+             which no kubeconfig defines with a server"
         );
     }
 

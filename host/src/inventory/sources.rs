@@ -42,17 +42,23 @@ impl Sources {
 }
 
 /// Reads every source and returns its clusters in source order.
-pub(super) fn read_all(sources: &Sources) -> Result<Vec<Arc<ClusterConfig>>, InventoryError> {
+/// Returns the clusters and the current context of the merged kubeconfig
+/// files, if they name one.
+pub(super) fn read_all(
+    sources: &Sources,
+) -> Result<(Vec<Arc<ClusterConfig>>, Option<String>), InventoryError> {
     let mut clusters = Vec::new();
+    let mut current_context = None;
     if !sources.kubeconfigs.is_empty() {
         let merged = Arc::new(read_merged(&sources.kubeconfigs)?);
         for named in &merged.contexts {
-            clusters.push(cluster_of_context(
+            clusters.push(cluster_or_unusable(
                 &merged,
                 &named.name,
                 named.name.clone(),
-            )?);
+            ));
         }
+        current_context = merged.current_context.clone();
     }
     for dir in &sources.kubeconfig_dirs {
         clusters.extend(read_dir(dir)?);
@@ -61,7 +67,32 @@ pub(super) fn read_all(sources: &Sources) -> Result<Vec<Arc<ClusterConfig>>, Inv
         clusters.push(read_entry(entry)?);
     }
     reject_duplicates(&clusters)?;
-    Ok(clusters)
+    Ok((clusters, current_context))
+}
+
+/// Builds the cluster of `context`, or, when its context is broken (no
+/// cluster entry, no server), a cluster that fails with that reason when
+/// used. As in kubectl, one stale context does not block the others.
+pub(super) fn cluster_or_unusable(
+    kubeconfig: &Arc<Kubeconfig>,
+    context: &str,
+    name: String,
+) -> Arc<ClusterConfig> {
+    match cluster_of_context(kubeconfig, context, name.clone()) {
+        Ok(cluster) => cluster,
+        Err(error) => {
+            tracing::warn!(cluster = %name, %error, "context is unusable");
+            Arc::new(ClusterConfig {
+                hash: config_hash(kubeconfig, context, ""),
+                name,
+                server: String::new(),
+                labels: BTreeMap::new(),
+                context: context.to_string(),
+                kubeconfig: Arc::clone(kubeconfig),
+                problem: Some(error.to_string()),
+            })
+        }
+    }
 }
 
 /// Reads and merges kubeconfig files in order; the first file to define a
@@ -131,6 +162,7 @@ pub(super) fn cluster_of_context(
         labels: BTreeMap::new(),
         context: context.to_string(),
         kubeconfig: Arc::clone(kubeconfig),
+        problem: None,
     }))
 }
 
@@ -221,7 +253,7 @@ fn read_dir(dir: &Path) -> Result<Vec<Arc<ClusterConfig>>, InventoryError> {
             } else {
                 named.name.clone()
             };
-            clusters.push(cluster_of_context(kubeconfig, &named.name, name)?);
+            clusters.push(cluster_or_unusable(kubeconfig, &named.name, name));
         }
     }
     Ok(clusters)

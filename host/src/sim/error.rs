@@ -12,8 +12,11 @@ use super::faults::FaultError;
 /// An error that stops the simulated fleet from starting, serving or shutting down.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
-    /// The requested fleet has no clusters.
-    #[error("invalid cluster count {clusters}: the fleet needs at least 1 cluster")]
+    /// The requested fleet has no clusters, or more than [`super::MAX_CLUSTERS`].
+    #[error(
+        "invalid cluster count {clusters}: a fleet has 1 to {} clusters",
+        super::MAX_CLUSTERS
+    )]
     NoClusters {
         /// Number of clusters requested.
         clusters: usize,

@@ -73,7 +73,7 @@ impl FleetOptions {
     /// Returns the faults each cluster starts with, `sim-1` first, after checking
     /// the cluster count, `faulty` and every entry of `faults`.
     fn initial_faults(&self) -> Result<Vec<Faults>, SimError> {
-        if self.clusters == 0 {
+        if self.clusters == 0 || self.clusters > super::MAX_CLUSTERS {
             return Err(SimError::NoClusters {
                 clusters: self.clusters,
             });

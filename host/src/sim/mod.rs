@@ -79,6 +79,9 @@ mod write;
 pub use cluster::ClusterCounts;
 pub use discovery::KUBERNETES_VERSION;
 pub use error::SimError;
+
+/// Largest fleet one process serves.
+pub const MAX_CLUSTERS: usize = 1000;
 pub use faults::{FaultError, Faults, MAX_FAULT_DELAY, default_mix};
 pub use fleet::{Fleet, FleetOptions, Listen, serve_until_interrupted};
 pub use fleet_file::FleetFile;
