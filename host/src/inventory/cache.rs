@@ -3,7 +3,7 @@
 //! modification time changed.
 //!
 //! A read that fails keeps the last good inventory, so a half-written or
-//! broken file never takes clusters away; the error is logged and returned
+//! broken file never takes clusters away. The error is logged and returned
 //! so the caller can report it.
 
 use std::path::PathBuf;
@@ -28,7 +28,7 @@ pub struct InventoryCache {
     failed_reads: u64,
 }
 
-/// What [`InventoryCache::refresh`] found.
+/// The outcome of [`InventoryCache::refresh`].
 #[derive(Debug)]
 pub enum Refresh {
     /// The cache was fresh and no source changed; nothing was read.

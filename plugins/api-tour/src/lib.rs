@@ -179,7 +179,8 @@ fn errors(cluster: &str) -> Value {
     })
 }
 
-/// The raw REST call, allowed and rejected.
+/// Calls the raw REST function on an allowed path, a missing object and a
+/// path outside the API.
 fn raw(cluster: &str) -> Result<Value, String> {
     let namespaces =
         client::request(cluster, "GET", "/api/v1/namespaces", None).map_err(|e| kind(&e))?;

@@ -1,4 +1,4 @@
-//! misbehave: a plugin that does what `--arg mode=...` asks, for tests of
+//! misbehave: a plugin that misbehaves in the way `--arg mode=...` names, for tests of
 //! the host's error handling.
 //!
 //! Modes: `ok` (the default) returns `{"mode":"ok"}`; `panic` panics, which
