@@ -92,7 +92,7 @@ pub enum InventoryError {
     Unusable {
         /// The cluster.
         cluster: String,
-        /// What is wrong with its context.
+        /// The problem with its context.
         reason: String,
     },
     /// A requested context does not exist.
@@ -129,8 +129,7 @@ pub struct ClusterConfig {
     /// MD5 hash, in hex, of the cluster's canonical configuration, including
     /// the contents of the files it names; it changes when the client must.
     pub hash: String,
-    /// Why the context cannot be used, when it is broken; using the cluster
-    /// then fails with this reason.
+    /// The problem of a broken context. Using the cluster fails with it.
     pub problem: Option<String>,
     kubeconfig: Arc<Kubeconfig>,
 }
