@@ -317,6 +317,11 @@ impl Inventory {
             .collect())
     }
 
+    /// Counts one lookup of a cluster's configuration served from memory.
+    pub fn count_access(&self) {
+        self.accesses.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Records how often the sources have been read, for the statistics.
     pub(crate) fn set_source_reads(&self, reads: u64) {
         self.source_reads.store(reads, Ordering::Relaxed);

@@ -337,6 +337,7 @@ impl<F: ClientFactory> Pool<F> {
     /// until the backoff has passed the same error is returned without a
     /// new start.
     pub async fn checkout(&self, cluster: &str) -> Result<F::Client, PoolError> {
+        self.inventory.read().count_access();
         let entry = self
             .entry(cluster)
             .ok_or_else(|| PoolError::UnknownCluster(cluster.to_string()))?;
