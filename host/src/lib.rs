@@ -23,4 +23,5 @@ pub mod output;
 pub mod plugin;
 pub mod pool;
 pub mod run;
+pub(crate) mod selector;
 pub mod sim;

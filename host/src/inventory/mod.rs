@@ -17,9 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 
-// NOTE: the label selector parser lives with the simulator, which needs it
-// for list requests. It belongs in a module of its own shared by both.
-use crate::sim::selector::LabelSelector;
+use crate::selector::LabelSelector;
 
 /// Errors from reading cluster configurations.
 #[derive(Debug, thiserror::Error)]

@@ -59,7 +59,7 @@ mod read;
 mod request_info;
 mod resources;
 mod seed;
-pub(crate) mod selector;
+pub(crate) use crate::selector;
 mod server;
 mod shared_port;
 mod status;

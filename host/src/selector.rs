@@ -1,7 +1,8 @@
 //! Label selectors as the `labelSelector` query parameter spells them:
 //! `key=value`, `key==value`, `key!=value`, `key in (a,b)`, `key notin (a,b)`,
 //! `key` (exists), `!key` (does not exist), `key>N`, `key<N`, joined by commas
-//! meaning AND.
+//! meaning AND. The simulator filters list requests with them, and
+//! `--selector` picks clusters by their labels.
 
 use std::collections::BTreeMap;
 
