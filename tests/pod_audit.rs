@@ -70,7 +70,7 @@ fn pod_audit_findings_on_sim_1() {
 }
 
 #[test]
-fn pod_audit_findings_on_sim_2_and_sim_3() {
+fn pod_audit_findings_on_sim_2_3() {
     let document = audit("3");
     let sim_2 = findings(&document, 1);
     assert_eq!(sim_2["pods"], 12);

@@ -627,11 +627,10 @@ fn memory_limit_names_itself() {
     );
 }
 
-#[test]
-fn repeated_context_runs_once() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_context_runs_once() {
     let dir = tempfile::tempdir().unwrap();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (fleet, kubeconfig) = runtime.block_on(fleet_with_kubeconfig(2, dir.path()));
+    let (fleet, kubeconfig) = fleet_with_kubeconfig(2, dir.path()).await;
     let component = plugin("pod_audit");
     let args = [
         "run",
@@ -647,8 +646,8 @@ fn repeated_context_runs_once() {
         "--context",
         "sim-2",
     ];
-    let output = lazyhost(&args);
-    runtime.block_on(fleet.shutdown());
+    let output = lazyhost_async(args.map(String::from).to_vec()).await;
+    fleet.shutdown().await;
 
     assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
     let document = json(&output);

@@ -1,8 +1,8 @@
 //! Capture of a plugin's stdout and stderr, up to a size limit.
 //!
 //! Output past the limit is dropped rather than refused, so a plugin that
-//! prints too much keeps running and its result is kept; the captured text
-//! ends with a note that it was cut.
+//! prints too much keeps running and its result is kept. The captured text
+//! then ends with a note that it was cut.
 
 use std::pin::Pin;
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //!
 //! One [`PluginRuntime`] per process owns the wasmtime engine and a linker
 //! with the WASI 0.2 interfaces and lazyhost's own. A [`Plugin`] is a
-//! component compiled once and checked against the `plugin` world; each
+//! component compiled once and checked against the `plugin` world. Each
 //! [`Plugin::invoke`] instantiates it in a fresh store, so invocations share
 //! nothing and a trapped instance is never reused.
 //!

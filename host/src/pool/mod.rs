@@ -197,7 +197,7 @@ impl<C> Entry<C> {
     }
 }
 
-/// What [`Pool::reload`] did, cluster by cluster.
+/// The outcome of [`Pool::reload`], cluster by cluster.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReloadSummary {
     /// Clusters whose configuration hash is unchanged; live clients are kept.
@@ -276,11 +276,12 @@ impl<F: ClientFactory> Pool<F> {
         Arc::clone(&self.inventory.read())
     }
 
-    /// Switches the pool to a new inventory. A cluster whose configuration
-    /// hash is unchanged keeps its entry and live client; a changed cluster
-    /// gets a fresh entry, so its next checkout builds a new client while
-    /// requests already running finish on the old one; a removed cluster's
-    /// entry is dropped; an added one starts not started.
+    /// Switches the pool to a new inventory, comparing configuration hashes.
+    ///
+    /// An unchanged cluster keeps its entry and live client. A changed
+    /// cluster gets a fresh entry, so its next checkout builds a new client
+    /// while requests already running finish on the old one. A removed
+    /// cluster's entry is dropped, and an added one starts not started.
     pub fn reload(&self, inventory: Arc<Inventory>) -> ReloadSummary {
         let mut summary = ReloadSummary::default();
         let mut entries = self.shared.entries.write();

@@ -299,7 +299,8 @@ async fn unknown_cluster_is_an_error() {
     );
 }
 
-/// An inventory of `names`, each pointing at `server`.
+/// Builds an inventory of `names`, each at its server in `servers` or at
+/// `https://127.0.0.1:1` when it has none.
 fn inventory_at(names: &[&str], servers: &[(&str, &str)]) -> Arc<Inventory> {
     let server_of = |name: &str| {
         servers

@@ -98,7 +98,7 @@ impl EventLog {
             self.oldest = dropped.revision;
         }
         self.history.push_back(event.clone());
-        // Sending fails only when no watch is open, and then nobody needs the event.
+        // Sending fails only when no watch is open, so no receiver misses the event.
         let _ = self.sender.send(event);
     }
 

@@ -1,4 +1,4 @@
-//! How lists merge in the built-in kinds the simulator serves, as the
+//! The merge rules of lists in the built-in kinds the simulator serves, as the
 //! `patchStrategy` and `patchMergeKey` tags of the Kubernetes API types define it.
 //!
 //! Strategic merge patch and server-side apply both read this table. A list is

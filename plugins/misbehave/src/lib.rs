@@ -1,12 +1,12 @@
-//! misbehave: a plugin that misbehaves in the way `--arg mode=...` names, for tests of
-//! the host's error handling.
+//! misbehave: a plugin that misbehaves in the way `--arg mode=...` names,
+//! for tests of the host's error handling.
 //!
 //! Modes: `ok` (the default) returns `{"mode":"ok"}`; `panic` panics, which
 //! traps; `loop` spins without host calls; `error` returns an error;
 //! `invalid-json` returns text that is not JSON; `other-cluster` calls the
 //! cluster named by `--arg target=NAME` and returns the error it gets;
-//! `read-file` tries to open `/etc/hostname`; `env` returns the environment
-//! it sees; `missing-object` gets a config map that does not exist;
+//! `read-file` tries to open `/etc/hostname`; `env` returns how many
+//! environment variables and arguments it gets; `missing-object` gets a config map that does not exist;
 //! `print-a-lot` prints 2 MiB; `allocate` allocates until it fails. With
 //! `--arg only=NAME` every cluster but NAME behaves as `ok`.
 
