@@ -138,15 +138,15 @@ async fn every_second_503_is_retried() {
     let faulty = fleet.counts(FAULTY).unwrap();
     fleet.shutdown().await;
 
-    // kube 5 retries 503 by default, so every logical request succeeds on its
-    // second try: each one that got an even number was sent again.
+    // A read that gets 503 is sent again, so every logical request succeeds
+    // on its second try: each one that got an even number was sent again.
     assert_eq!(result_of(&document, FAULTY)["status"], "ok", "{document}");
     assert_healthy_ok(&document);
     assert_eq!(faulty.requests, 2 * healthy.requests - 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn persistent_503_ends_in_invocation_timeout() {
+async fn persistent_503_fails_after_three_retries() {
     let dir = tempfile::tempdir().unwrap();
     let errors = Faults {
         error_every: 1,
@@ -155,20 +155,25 @@ async fn persistent_503_ends_in_invocation_timeout() {
     };
     let (fleet, kubeconfig) = fleet_with_faults(errors, dir.path()).await;
 
-    let document = run_audit(&kubeconfig, &["--timeout", "3s"]).await;
+    let document = run_audit(&kubeconfig, &[]).await;
     let faulty = fleet.counts(FAULTY).unwrap();
     fleet.shutdown().await;
 
-    // kube 5 retries 503 up to 15 times with exponential backoff, so the
-    // server's message never reaches the plugin within the invocation limit.
+    // The client's first read, /version, is tried once and retried three
+    // times; then the start fails with the server's message, and the
+    // pool's backoff keeps later calls from dialling again.
     assert_healthy_ok(&document);
     let error = faulty_error(&document);
-    assert!(error.starts_with("timed out after 3s"), "{error}");
-    assert!(faulty.requests > 1, "{faulty:?}");
-    assert_eq!(
-        faulty.requests_by_verb_path["get /version"],
-        faulty.requests
+    assert!(
+        error.starts_with("unavailable: failed to start the client of cluster `sim-3`: "),
+        "{error}"
     );
+    assert!(
+        error.contains("injected fault: every request fails"),
+        "{error}"
+    );
+    assert_eq!(faulty.requests, 4, "{faulty:?}");
+    assert_eq!(faulty.requests_by_verb_path["get /version"], 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

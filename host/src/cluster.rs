@@ -20,6 +20,7 @@ use crate::discovery::{ResourceTable, ResourceType};
 use crate::inventory::ClusterConfig;
 use crate::monitor::Monitor;
 use crate::pool::{ClientFactory, ConnectError, Pool, PoolError};
+use crate::transport::{self, TlsCache, TransportConfig, TransportCounters};
 
 /// Header that names the pool client a request comes from, as
 /// `<cluster>/<process id>-<serial>`, so a server can tell clients apart,
@@ -141,12 +142,31 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
 /// Builds [`ClusterClient`]s from each cluster's kubeconfig context.
 pub struct KubeFactory {
     monitor: Arc<Monitor>,
+    transport: TransportConfig,
+    tls: TlsCache,
+    counters: Arc<TransportCounters>,
 }
 
 impl KubeFactory {
-    /// Creates a factory that records requests in `monitor`.
+    /// Creates a factory that records requests in `monitor`, with the
+    /// default HTTP settings.
     pub fn new(monitor: Arc<Monitor>) -> Self {
-        Self { monitor }
+        Self::with_transport(monitor, TransportConfig::default())
+    }
+
+    /// Creates a factory whose clients use the HTTP settings `transport`.
+    pub fn with_transport(monitor: Arc<Monitor>, transport: TransportConfig) -> Self {
+        Self {
+            monitor,
+            transport,
+            tls: TlsCache::default(),
+            counters: Arc::default(),
+        }
+    }
+
+    /// Returns the counts of what the clients' HTTP stacks did.
+    pub fn counters(&self) -> &TransportCounters {
+        &self.counters
     }
 
     async fn start(
@@ -161,7 +181,16 @@ impl KubeFactory {
                 .headers
                 .push((HeaderName::from_static(CLIENT_HEADER), value));
         }
-        let client = kube::Client::try_from(config).map_err(ConnectError::Build)?;
+        let default_namespace = config.default_namespace.clone();
+        let transport = transport::build(
+            config,
+            &self.transport,
+            &self.tls,
+            Arc::clone(&self.counters),
+        )
+        .await
+        .map_err(ConnectError::Build)?;
+        let client = kube::Client::new(transport, default_namespace);
 
         let timed = Timed {
             monitor: &self.monitor,

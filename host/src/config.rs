@@ -9,6 +9,9 @@
 //! max_access_count = 1000   # 0 turns recycling off
 //! max_live = 200
 //! init_timeout = "30s"
+//! keep_alive = "60s"        # close a connection idle this long
+//! requests_per_second = 50  # per cluster; 0 sets no limit
+//! burst = 100
 //!
 //! [monitor]
 //! interval = "30s"
@@ -33,6 +36,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use crate::pool::PoolConfig;
+use crate::transport::TransportConfig;
 
 /// The file read when `--config` is not given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "lazyhost.toml";
@@ -114,11 +118,23 @@ pub struct PoolSection {
     /// Maximum wait between retries of a failed cluster.
     #[serde(deserialize_with = "duration")]
     pub backoff_max: Duration,
+    /// Close a connection idle for this long.
+    #[serde(deserialize_with = "duration")]
+    pub keep_alive: Duration,
+    /// Average requests per second to one cluster; 0 sets no limit.
+    pub requests_per_second: u32,
+    /// Requests to one cluster that may go at once before the average applies.
+    pub burst: u32,
+    /// Longest `Retry-After` of a 429 reply that a read waits out and is
+    /// sent again.
+    #[serde(deserialize_with = "duration")]
+    pub max_retry_wait: Duration,
 }
 
 impl Default for PoolSection {
     fn default() -> Self {
         let pool = PoolConfig::default();
+        let transport = TransportConfig::default();
         Self {
             max_idle: pool.max_idle,
             idle_threshold: pool.idle_threshold,
@@ -127,6 +143,10 @@ impl Default for PoolSection {
             init_timeout: pool.init_timeout,
             backoff_initial: pool.backoff_initial,
             backoff_max: pool.backoff_max,
+            keep_alive: transport.keep_alive,
+            requests_per_second: transport.requests_per_second,
+            burst: transport.burst,
+            max_retry_wait: transport.max_retry_wait,
         }
     }
 }
@@ -142,6 +162,16 @@ impl PoolSection {
             init_timeout: self.init_timeout,
             backoff_initial: self.backoff_initial,
             backoff_max: self.backoff_max,
+        }
+    }
+
+    /// Returns the HTTP settings this section sets.
+    pub fn to_transport_config(&self) -> TransportConfig {
+        TransportConfig {
+            keep_alive: self.keep_alive,
+            requests_per_second: self.requests_per_second,
+            burst: self.burst,
+            max_retry_wait: self.max_retry_wait,
         }
     }
 }
@@ -246,6 +276,12 @@ impl Config {
                     .to_string(),
             );
         }
+        if pool.keep_alive.is_zero() {
+            return Err("key `pool.keep_alive`: must be longer than zero, such as 60s".to_string());
+        }
+        if pool.burst == 0 {
+            return Err("key `pool.burst`: must be at least 1".to_string());
+        }
         if self.monitor.interval.is_zero() {
             return Err("key `monitor.interval`: must be longer than zero".to_string());
         }
@@ -324,6 +360,10 @@ mod tests {
             max_access_count = 0
             max_live = 50
             init_timeout = "5s"
+            keep_alive = "15s"
+            requests_per_second = 0
+            burst = 20
+            max_retry_wait = "1m"
             [monitor]
             interval = "1m"
             memory_warning_mb = 200
@@ -342,6 +382,15 @@ mod tests {
         assert_eq!(config.pool.max_idle, Duration::from_secs(600));
         assert_eq!(config.pool.max_live, Some(50));
         assert!(!config.pool.to_pool_config().recycle_due(u64::MAX));
+        assert_eq!(
+            config.pool.to_transport_config(),
+            TransportConfig {
+                keep_alive: Duration::from_secs(15),
+                requests_per_second: 0,
+                burst: 20,
+                max_retry_wait: Duration::from_secs(60),
+            }
+        );
         assert_eq!(config.monitor.interval, Duration::from_secs(60));
         assert!(config.monitor.evict_idle_on_pressure);
         assert_eq!(config.clusters[0].context.as_deref(), Some("eu-admin"));
@@ -364,6 +413,15 @@ mod tests {
             (
                 "[pool]\nmax_live = 0",
                 "key `pool.max_live`: must be at least 1",
+            ),
+            (
+                "[pool]\nkeep_alive = \"0s\"",
+                "key `pool.keep_alive`: must be longer than zero",
+            ),
+            ("[pool]\nburst = 0", "key `pool.burst`: must be at least 1"),
+            (
+                "[pool]\nrequests_per_second = 2.5",
+                "invalid type: floating point `2.5`, expected u32",
             ),
             (
                 "[pool]\nmax_access_count = -1",

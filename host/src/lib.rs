@@ -25,3 +25,4 @@ pub mod pool;
 pub mod run;
 pub(crate) mod selector;
 pub mod sim;
+pub mod transport;

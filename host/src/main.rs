@@ -225,7 +225,8 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let targets = select_targets(&inventory, &args)?;
 
     let monitor = Arc::new(Monitor::new());
-    let factory = KubeFactory::new(Arc::clone(&monitor));
+    let factory =
+        KubeFactory::with_transport(Arc::clone(&monitor), config.pool.to_transport_config());
     let pool_config = config.pool.to_pool_config();
     let pool = Arc::new(KubePool::with_config(
         Arc::clone(&inventory),
@@ -383,7 +384,7 @@ async fn clusters(args: ClustersArgs) -> anyhow::Result<u8> {
     let (config, inventory) = load_inventory(&args.source)?;
     let inventory = Arc::new(inventory);
     let monitor = Arc::new(Monitor::new());
-    let factory = KubeFactory::new(monitor);
+    let factory = KubeFactory::with_transport(monitor, config.pool.to_transport_config());
     let pool = KubePool::with_config(
         Arc::clone(&inventory),
         factory,

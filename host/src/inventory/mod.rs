@@ -320,6 +320,12 @@ impl Inventory {
         self.accesses.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Adds `count` lookups served by the inventory this one replaces, so
+    /// the figure stays a running total across reloads.
+    pub(crate) fn add_accesses(&self, count: u64) {
+        self.accesses.fetch_add(count, Ordering::Relaxed);
+    }
+
     /// Records how often the sources have been read, for the statistics.
     pub(crate) fn set_source_reads(&self, reads: u64) {
         self.source_reads.store(reads, Ordering::Relaxed);

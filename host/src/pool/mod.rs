@@ -308,7 +308,15 @@ impl<F: ClientFactory> Pool<F> {
         summary.removed = entries.keys().cloned().collect();
         summary.removed.sort();
         *entries = next;
-        *self.inventory.write() = inventory;
+        let mut current = self.inventory.write();
+        // Checkouts count lookups on the inventory they read, so the new
+        // inventory starts from the old one's count and the figure stays a
+        // running total. Reloading the same inventory keeps its count as is.
+        if !Arc::ptr_eq(&current, &inventory) {
+            inventory.add_accesses(current.accesses());
+        }
+        *current = inventory;
+        drop(current);
         tracing::info!(
             kept = summary.kept.len(),
             changed = ?summary.changed,
