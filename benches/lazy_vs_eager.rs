@@ -10,9 +10,9 @@
 //! - eager: the old design done well, every client started concurrently
 //!   with the same builder before the first request.
 //!
-//! It prints time to ready, resident memory at ready, resident memory
-//! after touching 10% of the clusters, and the memory each live client
-//! adds.
+//! It prints time to ready, resident memory at ready and after touching
+//! 10% of the clusters, and the heap each live client holds: with its
+//! connection open, and after the pool's keep-alive has closed it.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -22,8 +22,62 @@ use std::time::{Duration, Instant};
 use lazyhost::cluster::{KubeFactory, KubePool, ListOptions};
 use lazyhost::inventory::Inventory;
 use lazyhost::monitor::Monitor;
+use lazyhost::transport::TransportConfig;
 
 const SIZES: [usize; 3] = [10, 100, 1000];
+
+/// Keep-alive of the measured pools: short, so the run can wait it out.
+const KEEP_ALIVE: Duration = Duration::from_secs(2);
+
+/// Heap accounting: the benchmark's own allocator counts the bytes live,
+/// so the memory each client holds is measured exactly, apart from the
+/// allocator's own overhead and the resident memory figure's noise.
+#[allow(unsafe_code, reason = "a counting global allocator needs GlobalAlloc")]
+mod heap {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    pub static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+    pub struct Counting;
+
+    // SAFETY: every call is passed to the system allocator unchanged;
+    // the counter is only arithmetic beside it.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+            // SAFETY: the caller upholds `alloc`'s contract, which `System` shares.
+            unsafe { System.alloc(layout) }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+            // SAFETY: `ptr` came from `alloc` above with this layout.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+            // SAFETY: as for `alloc`.
+            unsafe { System.alloc_zeroed(layout) }
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            LIVE.fetch_add(new_size, Ordering::Relaxed);
+            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+            // SAFETY: as for `dealloc`, and `new_size` is the caller's.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    #[global_allocator]
+    static ALLOCATOR: Counting = Counting;
+}
+
+/// Returns the bytes of heap live now.
+fn allocated() -> usize {
+    heap::LIVE.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -33,10 +87,16 @@ fn main() {
         return;
     }
 
-    println!("lazy against eager client pools (resident memory in MiB, per client in KiB)");
+    println!("lazy against eager client pools (resident memory in MiB, heap per client in KiB)");
     println!(
-        "{:>8}  {:>6}  {:>12}  {:>12}  {:>16}  {:>16}",
-        "clusters", "design", "ready", "rss ready", "rss 10% touched", "per live client"
+        "{:>8}  {:>6}  {:>12}  {:>10}  {:>14}  {:>16}  {:>16}",
+        "clusters",
+        "design",
+        "ready",
+        "rss ready",
+        "rss touched",
+        "per client open",
+        "per client idle"
     );
     for clusters in SIZES {
         let dir = tempfile::tempdir().expect("temporary folder");
@@ -86,12 +146,16 @@ fn start_sim(clusters: usize, kubeconfig: &Path) -> std::process::Child {
 fn measure(design: &str, clusters: usize, kubeconfig: &Path) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
-        let baseline = resident_mib();
         let started = Instant::now();
         let inventory =
             Arc::new(Inventory::from_kubeconfig_files(&[kubeconfig.to_path_buf()]).unwrap());
-        let factory = KubeFactory::new(Arc::new(Monitor::new()));
+        let transport = TransportConfig {
+            keep_alive: KEEP_ALIVE,
+            ..TransportConfig::default()
+        };
+        let factory = KubeFactory::with_transport(Arc::new(Monitor::new()), transport);
         let pool = Arc::new(KubePool::new(Arc::clone(&inventory), factory));
+        let heap_configured = allocated();
         let names: Vec<String> = inventory
             .clusters()
             .iter()
@@ -116,14 +180,22 @@ fn measure(design: &str, clusters: usize, kubeconfig: &Path) {
         }
         let after_touch = resident_mib();
         let live = pool.stats().initialized.max(1) as f64;
-        let per_client_kib = (after_touch - baseline) * 1024.0 / live;
+        let per_client =
+            |heap: usize| (heap.saturating_sub(heap_configured)) as f64 / 1024.0 / live;
+        let connected = per_client(allocated());
+
+        // Idle connections close after the keep-alive; give the pool's
+        // timer one more second to run.
+        tokio::time::sleep(KEEP_ALIVE + Duration::from_secs(1)).await;
+        let idle = per_client(allocated());
 
         println!(
-            "{clusters:>8}  {design:>6}  {:>10.1}ms  {:>12.1}  {:>16.1}  {:>16.0}",
+            "{clusters:>8}  {design:>6}  {:>10.1}ms  {:>10.1}  {:>14.1}  {:>16.1}  {:>16.1}",
             ready.as_secs_f64() * 1000.0,
             at_ready,
             after_touch,
-            per_client_kib,
+            connected,
+            idle,
         );
     });
 }

@@ -72,7 +72,14 @@ fn api_tour_on_simulated_cluster() {
             "requests_counted": true,
             "errors_counted": true,
             "memory_reported": true,
-            "recorded_p50_ms": 12.5,
+            "recorded": {
+                "count": 1,
+                "errors": 0,
+                "avg_ms": 12.5,
+                "recent_count": 1,
+                "p50_ms": 13.312,
+                "all_time_p99_ms": 13.312,
+            },
         })
     );
 }

@@ -1,6 +1,15 @@
 //! The statistics snapshot after a known workload against the simulated
 //! fleet: every figure is checked, and request counts are checked against
-//! the servers' own counters, so no figure can sit at zero unnoticed.
+//! the servers' own counters, so no figure can sit at zero unnoticed. The
+//! `lazyhost stats` command is checked against a `lazyhost sim` process.
+//!
+//! Starting a client sends one discovery request for `/version`, one for
+//! `/api/v1`, one for `/apis`, and one per API group: `apps` and
+//! `apiextensions.k8s.io` on every simulated cluster, plus `example.com` on
+//! `sim-1` and `sim-3`, which define the Widget kind. So `sim-1` and `sim-3`
+//! take 6 discovery requests each, and `sim-2` takes 5.
+
+mod common;
 
 use std::sync::Arc;
 
@@ -9,6 +18,8 @@ use lazyhost::inventory::Inventory;
 use lazyhost::monitor::Monitor;
 use lazyhost::plugin::HostContext;
 use lazyhost::sim::{Fleet, FleetOptions};
+
+use common::{SimChild, arg, json, lazyhost, stderr, stdout};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshot_after_known_workload() {
@@ -78,12 +89,31 @@ async fn snapshot_after_known_workload() {
     assert_eq!(series("sim-1", "list").count, 5);
     assert_eq!(series("sim-2", "list").count, 5);
     assert_eq!(series("sim-2", "get").count, 1);
-    assert!(series("sim-1", "discovery").count >= 3);
-    assert_eq!(series("sim-1", "plugin-verb").p50_ms, 40.0);
+    assert_eq!(series("sim-2", "get").errors, 1);
+    assert_eq!(series("sim-2", "list").errors, 0);
+    assert_eq!(series("sim-1", "discovery").count, 6);
+    assert_eq!(series("sim-2", "discovery").count, 5);
+
+    let recorded = series("sim-1", "plugin-verb");
+    assert_eq!(recorded.count, 1);
+    assert_eq!(recorded.recent_count, 1);
+    assert_eq!(recorded.avg_ms, 40.0, "the mean is exact");
+    assert_eq!(
+        recorded.p50_ms, 36.864,
+        "midpoint of the 32.768-40.96 ms bucket"
+    );
+    assert_eq!(recorded.p99_ms, 36.864);
+    assert_eq!(recorded.all_time.p50_ms, 36.864);
+    assert_eq!(recorded.all_time.p99_ms, 36.864);
+
     let list = series("sim-1", "list");
+    assert_eq!(list.recent_count, 5);
+    assert!(list.avg_ms > 0.0);
     assert!(list.p50_ms > 0.0);
     assert!(list.p50_ms <= list.p95_ms);
     assert!(list.p95_ms <= list.p99_ms);
+    assert_eq!(list.all_time.p50_ms, list.p50_ms, "every request is recent");
+    assert_eq!(list.all_time.p99_ms, list.p99_ms);
     assert!(
         snapshot
             .latencies
@@ -101,4 +131,254 @@ async fn snapshot_after_known_workload() {
     assert!(snapshot.memory_usage_mb > 1.0);
     assert!(snapshot.system_memory_mb > snapshot.memory_usage_mb);
     assert!(snapshot.tasks > 0);
+}
+
+/// Runs `lazyhost stats` with `args` against the kubeconfig of `sim`.
+fn stats_command(sim: &SimChild, args: &[&str]) -> std::process::Output {
+    let kubeconfig = sim.kubeconfig();
+    let mut full = vec!["stats", "--kubeconfig", arg(&kubeconfig)];
+    full.extend_from_slice(args);
+    lazyhost(&full)
+}
+
+#[test]
+fn stats_command_json_after_check() {
+    let mut sim = SimChild::start(3);
+    let output = stats_command(&sim, &["--check", "-o", "json"]);
+    sim.stop();
+
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let snapshot = json(&output);
+    let mut keys: Vec<&str> = snapshot
+        .as_object()
+        .expect("the snapshot is a JSON object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    let mut expected_keys = [
+        "memory_usage_mb",
+        "system_memory_mb",
+        "tasks",
+        "perf_total_requests",
+        "perf_error_count",
+        "perf_success_rate",
+        "perf_avg_response_time_ms",
+        "latencies",
+        "lazy_total_clusters",
+        "lazy_initialized_clusters",
+        "lazy_idle_clusters",
+        "config_cached_clusters",
+        "config_total_access",
+        "memory_warnings",
+        "config_source_reads",
+    ];
+    expected_keys.sort_unstable();
+    assert_eq!(keys, expected_keys);
+
+    assert_eq!(snapshot["lazy_total_clusters"], 3);
+    assert_eq!(snapshot["lazy_initialized_clusters"], 3);
+    assert_eq!(snapshot["lazy_idle_clusters"], 0);
+    assert_eq!(
+        snapshot["perf_total_requests"], 17,
+        "6 + 5 + 6 discovery requests"
+    );
+    assert_eq!(snapshot["perf_error_count"], 0);
+    assert_eq!(snapshot["perf_success_rate"], 100.0);
+    assert!(snapshot["perf_avg_response_time_ms"].as_f64().unwrap() > 0.0);
+    assert_eq!(snapshot["config_cached_clusters"], 3);
+    assert_eq!(
+        snapshot["config_total_access"], 3,
+        "one lookup per checkout"
+    );
+    assert_eq!(snapshot["config_source_reads"], 1);
+    assert_eq!(snapshot["memory_warnings"], 0);
+    assert!(snapshot["memory_usage_mb"].as_f64().unwrap() > 1.0);
+    assert!(snapshot["tasks"].as_u64().unwrap() > 0);
+
+    let latencies = snapshot["latencies"]
+        .as_array()
+        .expect("latencies is a list");
+    assert_eq!(latencies.len(), 3);
+    for (latency, (cluster, count)) in
+        latencies
+            .iter()
+            .zip([("sim-1", 6), ("sim-2", 5), ("sim-3", 6)])
+    {
+        assert_eq!(latency["cluster"], cluster);
+        assert_eq!(latency["verb"], "discovery", "{cluster}");
+        assert_eq!(latency["count"], count, "{cluster}");
+        assert_eq!(latency["errors"], 0, "{cluster}");
+        assert_eq!(latency["recent_count"], count, "{cluster}");
+        assert!(latency["avg_ms"].as_f64().unwrap() > 0.0, "{cluster}");
+        let p50 = latency["p50_ms"].as_f64().unwrap();
+        let p95 = latency["p95_ms"].as_f64().unwrap();
+        let p99 = latency["p99_ms"].as_f64().unwrap();
+        assert!(p50 > 0.0, "{cluster}");
+        assert!(p50 <= p95, "{cluster}");
+        assert!(p95 <= p99, "{cluster}");
+        let all_time = serde_json::json!({"p50_ms": p50, "p95_ms": p95, "p99_ms": p99});
+        assert_eq!(
+            latency["all_time"], all_time,
+            "{cluster}: every request is recent"
+        );
+    }
+}
+
+#[test]
+fn stats_command_checks_selected_context() {
+    let mut sim = SimChild::start(3);
+    let output = stats_command(&sim, &["--check", "--context", "sim-2", "-o", "json"]);
+    sim.stop();
+
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let snapshot = json(&output);
+    assert_eq!(snapshot["lazy_total_clusters"], 3);
+    assert_eq!(snapshot["lazy_initialized_clusters"], 1);
+    assert_eq!(snapshot["perf_total_requests"], 5);
+    let latencies = snapshot["latencies"]
+        .as_array()
+        .expect("latencies is a list");
+    assert_eq!(latencies.len(), 1);
+    assert_eq!(latencies[0]["cluster"], "sim-2");
+    assert_eq!(latencies[0]["verb"], "discovery");
+}
+
+#[test]
+fn stats_command_checks_labelled_clusters() {
+    let mut sim = SimChild::start(3);
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let config = folder.path().join("lazyhost.toml");
+    let kubeconfig = sim.kubeconfig();
+    let kubeconfig = arg(&kubeconfig);
+    let contents = format!(
+        "[[clusters]]\nname = \"sim-1\"\nkubeconfig = \"{kubeconfig}\"\nlabels = {{ env = \"prod\" }}\n\n\
+         [[clusters]]\nname = \"sim-3\"\nkubeconfig = \"{kubeconfig}\"\nlabels = {{ env = \"dev\" }}\n"
+    );
+    std::fs::write(&config, contents).expect("write the configuration");
+    let config = arg(&config);
+    let selected = lazyhost(&[
+        "stats", "--config", config, "--check", "-l", "env=prod", "-o", "json",
+    ]);
+    let empty = lazyhost(&["stats", "--config", config, "--check", "-l", " "]);
+    sim.stop();
+
+    assert_eq!(
+        selected.status.code(),
+        Some(0),
+        "stderr: {}",
+        stderr(&selected)
+    );
+    let snapshot = json(&selected);
+    assert_eq!(snapshot["lazy_total_clusters"], 2);
+    assert_eq!(snapshot["lazy_initialized_clusters"], 1);
+    assert_eq!(snapshot["perf_total_requests"], 6);
+    let latencies = snapshot["latencies"]
+        .as_array()
+        .expect("latencies is a list");
+    assert_eq!(latencies.len(), 1);
+    assert_eq!(latencies[0]["cluster"], "sim-1");
+
+    assert_eq!(empty.status.code(), Some(2));
+    assert!(
+        stderr(&empty).contains(
+            "the selector is empty and would match every cluster: leave out --selector to mean that"
+        ),
+        "{}",
+        stderr(&empty)
+    );
+}
+
+#[test]
+fn stats_command_table_after_check() {
+    let mut sim = SimChild::start(3);
+    let output = stats_command(&sim, &["--check"]);
+    sim.stop();
+
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    for (line, key) in lines
+        .iter()
+        .zip(["memory_usage_mb", "system_memory_mb", "tasks"])
+    {
+        let (name, value) = line.split_once(' ').expect("a key and a value");
+        assert_eq!(name, key);
+        assert!(value.trim().parse::<f64>().is_ok(), "{line}");
+    }
+    assert_eq!(lines[3], "perf_total_requests        17");
+    assert_eq!(lines[4], "perf_error_count           0");
+    assert_eq!(lines[5], "perf_success_rate          100.00");
+    assert!(
+        lines[6].starts_with("perf_avg_response_time_ms  "),
+        "{}",
+        lines[6]
+    );
+    let rest = [
+        "lazy_total_clusters        3",
+        "lazy_initialized_clusters  3",
+        "lazy_idle_clusters         0",
+        "config_cached_clusters     3",
+        "config_total_access        3",
+        "memory_warnings            0",
+        "config_source_reads        1",
+        "",
+    ];
+    assert_eq!(lines[7..15], rest);
+
+    let header: Vec<&str> = lines[15]
+        .split("  ")
+        .map(str::trim)
+        .filter(|cell| !cell.is_empty())
+        .collect();
+    let expected_header = [
+        "CLUSTER",
+        "VERB",
+        "COUNT",
+        "ERRORS",
+        "AVG MS",
+        "RECENT",
+        "P50 MS",
+        "P95 MS",
+        "P99 MS",
+        "ALL P50 MS",
+        "ALL P95 MS",
+        "ALL P99 MS",
+    ];
+    assert_eq!(header, expected_header);
+    assert_eq!(lines.len(), 19, "{text}");
+    for (line, (cluster, count)) in
+        lines[16..]
+            .iter()
+            .zip([("sim-1", "6"), ("sim-2", "5"), ("sim-3", "6")])
+    {
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(cells.len(), 12, "{line}");
+        assert_eq!(cells[..4], [cluster, "discovery", count, "0"]);
+        assert_eq!(cells[5], count, "recent count of {cluster}");
+    }
+}
+
+#[test]
+fn stats_command_rejects_missing_kubeconfig() {
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let missing = folder.path().join("no-such-kubeconfig");
+    let output = lazyhost(&["stats", "--kubeconfig", arg(&missing), "--check"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stdout(&output).is_empty(), "{}", stdout(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains(&format!(
+            "failed to read kubeconfig `{}`",
+            missing.display()
+        )),
+        "{message}"
+    );
+}
+
+#[test]
+fn stats_command_selection_requires_check() {
+    let output = lazyhost(&["stats", "--kubeconfig", "unused", "--context", "sim-1"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("--check"), "{}", stderr(&output));
 }

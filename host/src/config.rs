@@ -3,6 +3,7 @@
 //! ```toml
 //! kubeconfigs = ["~/.kube/config"]          # merged the way kubectl merges them
 //! kubeconfig_dirs = ["/etc/lazyhost/fleet"] # every file in the folder
+//! in_cluster = true   # the cluster lazyhost's pod runs in, as `in-cluster`
 //!
 //! [pool]
 //! max_idle = "30m"
@@ -74,6 +75,9 @@ pub struct Config {
     pub kubeconfig_dirs: Vec<PathBuf>,
     /// Clusters listed one by one.
     pub clusters: Vec<ClusterEntry>,
+    /// Whether to add the cluster lazyhost runs in, through the pod's
+    /// service account, as the cluster `in-cluster`.
+    pub in_cluster: bool,
     /// Rules of the client pool.
     pub pool: PoolSection,
     /// Memory monitor settings.
@@ -305,6 +309,7 @@ impl Config {
         !self.kubeconfigs.is_empty()
             || !self.kubeconfig_dirs.is_empty()
             || !self.clusters.is_empty()
+            || self.in_cluster
     }
 }
 

@@ -10,8 +10,8 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use lazyhost::cluster::{KubeFactory, KubePool};
 use lazyhost::config::Config;
-use lazyhost::inventory::{ClusterConfig, Inventory, Sources};
-use lazyhost::monitor::{MemoryWatch, Monitor};
+use lazyhost::inventory::{ClusterConfig, Inventory, Sources, in_cluster};
+use lazyhost::monitor::{ConfigStats, MemoryWatch, Monitor};
 use lazyhost::output::{self, ClusterRow, Format};
 use lazyhost::plugin::{HostContext, Limits, PluginRuntime};
 use lazyhost::run::{RunOptions, run_plugin};
@@ -46,6 +46,8 @@ enum Command {
     Sim(SimArgs),
     /// List the configured clusters and their pool state.
     Clusters(ClustersArgs),
+    /// Show the statistics of this process: memory, requests and the cluster pool.
+    Stats(StatsArgs),
 }
 
 #[derive(Args)]
@@ -128,6 +130,31 @@ struct ClustersArgs {
     output: Format,
 }
 
+#[derive(Args)]
+struct StatsArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Start the selected clusters' clients first (discovery included), so
+    /// that their requests appear in the figures.
+    #[arg(long)]
+    check: bool,
+    /// Cluster (kubeconfig context) to check; repeatable [default: every cluster]
+    #[arg(long = "context", value_name = "NAME", requires = "check")]
+    contexts: Vec<String>,
+    /// Check the clusters whose labels match, such as env=prod,region!=us.
+    #[arg(
+        short = 'l',
+        long,
+        value_name = "SELECTOR",
+        requires = "check",
+        conflicts_with = "contexts"
+    )]
+    selector: Option<String>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "table")]
+    output: Format,
+}
+
 /// Writes to stdout; a reader that has gone away, as `| head` does, ends
 /// the output quietly rather than with a panic.
 fn write_stdout(text: &str) {
@@ -177,6 +204,7 @@ fn main() -> ExitCode {
             Command::Run(args) => run(args).await,
             Command::Sim(args) => sim(args).await,
             Command::Clusters(args) => clusters(args).await,
+            Command::Stats(args) => stats(args).await,
         }
     });
     match result {
@@ -303,6 +331,7 @@ fn load_inventory(source: &SourceArgs) -> anyhow::Result<(Config, Inventory)> {
             kubeconfigs: config.kubeconfigs.clone(),
             kubeconfig_dirs: config.kubeconfig_dirs.clone(),
             clusters: config.clusters.clone(),
+            in_cluster: config.in_cluster,
         };
         let inventory = Inventory::from_sources(&sources)?;
         return Ok((config, inventory));
@@ -314,6 +343,13 @@ fn load_inventory(source: &SourceArgs) -> anyhow::Result<(Config, Inventory)> {
         source.kubeconfig.clone()
     };
     if paths.is_empty() {
+        if in_cluster::detected() {
+            let sources = Sources {
+                in_cluster: true,
+                ..Sources::default()
+            };
+            return Ok((config, Inventory::from_sources(&sources)?));
+        }
         bail!(lazyhost::inventory::InventoryError::NoKubeconfig);
     }
     Ok((config, Inventory::from_kubeconfig_files(&paths)?))
@@ -326,26 +362,8 @@ fn select_targets(
     if args.all || args.sim.is_some() {
         return Ok(inventory.clusters().to_vec());
     }
-    if !args.contexts.is_empty() {
-        let mut seen = std::collections::HashSet::new();
-        let unique: Vec<String> = args
-            .contexts
-            .iter()
-            .filter(|name| seen.insert(name.as_str()))
-            .cloned()
-            .collect();
-        return Ok(inventory.select(&unique)?);
-    }
-    if let Some(selector) = &args.selector {
-        if selector.trim().is_empty() {
-            bail!("the selector is empty and would match every cluster: pass --all to mean that");
-        }
-        let selected = inventory.select_by_labels(selector)?;
-        if selected.is_empty() {
-            bail!(
-                "no cluster has labels matching `{selector}`: run `lazyhost clusters` to see the labels"
-            );
-        }
+    let selector = args.selector.as_deref();
+    if let Some(selected) = select_named(inventory, &args.contexts, selector, "pass --all")? {
         return Ok(selected);
     }
     match inventory.current_context() {
@@ -354,6 +372,41 @@ fn select_targets(
             "no usable current context in the kubeconfig: choose clusters with --context NAME, --selector or --all"
         ),
     }
+}
+
+/// Returns the clusters named with `--context` or matched by `--selector`,
+/// or `None` when neither option was given. `select_all_hint` is the way to
+/// choose every cluster, which the error of an empty selector suggests.
+fn select_named(
+    inventory: &Inventory,
+    contexts: &[String],
+    selector: Option<&str>,
+    select_all_hint: &str,
+) -> anyhow::Result<Option<Vec<Arc<ClusterConfig>>>> {
+    if !contexts.is_empty() {
+        let mut seen = std::collections::HashSet::new();
+        let unique: Vec<String> = contexts
+            .iter()
+            .filter(|name| seen.insert(name.as_str()))
+            .cloned()
+            .collect();
+        return Ok(Some(inventory.select(&unique)?));
+    }
+    if let Some(selector) = selector {
+        if selector.trim().is_empty() {
+            bail!(
+                "the selector is empty and would match every cluster: {select_all_hint} to mean that"
+            );
+        }
+        let selected = inventory.select_by_labels(selector)?;
+        if selected.is_empty() {
+            bail!(
+                "no cluster has labels matching `{selector}`: run `lazyhost clusters` to see the labels"
+            );
+        }
+        return Ok(Some(selected));
+    }
+    Ok(None)
 }
 
 async fn sim(args: SimArgs) -> anyhow::Result<u8> {
@@ -380,25 +433,53 @@ async fn sim(args: SimArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-async fn clusters(args: ClustersArgs) -> anyhow::Result<u8> {
-    let (config, inventory) = load_inventory(&args.source)?;
-    let inventory = Arc::new(inventory);
-    let monitor = Arc::new(Monitor::new());
-    let factory = KubeFactory::with_transport(monitor, config.pool.to_transport_config());
-    let pool = KubePool::with_config(
-        Arc::clone(&inventory),
-        factory,
-        config.pool.to_pool_config(),
-    );
+/// The cluster pool of `clusters` and `stats`, with the inventory it
+/// reads and the monitor that records its requests.
+struct LocalPool {
+    inventory: Arc<Inventory>,
+    monitor: Arc<Monitor>,
+    pool: KubePool,
+}
 
-    if args.check {
-        let checks = inventory
-            .clusters()
-            .iter()
-            .map(|cluster| pool.checkout(&cluster.name));
-        futures::future::join_all(checks).await;
+impl LocalPool {
+    /// Reads the configuration and cluster sources and builds the pool,
+    /// with no client started.
+    fn open(source: &SourceArgs) -> anyhow::Result<Self> {
+        let (config, inventory) = load_inventory(source)?;
+        let inventory = Arc::new(inventory);
+        let monitor = Arc::new(Monitor::new());
+        let factory =
+            KubeFactory::with_transport(Arc::clone(&monitor), config.pool.to_transport_config());
+        let pool = KubePool::with_config(
+            Arc::clone(&inventory),
+            factory,
+            config.pool.to_pool_config(),
+        );
+        Ok(Self {
+            inventory,
+            monitor,
+            pool,
+        })
     }
 
+    /// Starts the clients of `clusters` at once, waits for every start to
+    /// finish, and returns how many failed.
+    async fn start_clients(&self, clusters: &[Arc<ClusterConfig>]) -> usize {
+        let checks = clusters
+            .iter()
+            .map(|cluster| self.pool.checkout(&cluster.name));
+        let results = futures::future::join_all(checks).await;
+        results.iter().filter(|result| result.is_err()).count()
+    }
+}
+
+async fn clusters(args: ClustersArgs) -> anyhow::Result<u8> {
+    let local = LocalPool::open(&args.source)?;
+    if args.check {
+        local.start_clients(local.inventory.clusters()).await;
+    }
+
+    let pool = &local.pool;
     let rows: Vec<ClusterRow> = pool
         .states()
         .into_iter()
@@ -416,4 +497,28 @@ async fn clusters(args: ClustersArgs) -> anyhow::Result<u8> {
 
     let failed = rows.iter().any(|row| row.state == "failed");
     Ok(if failed { EXIT_CLUSTER_FAILED } else { 0 })
+}
+
+async fn stats(args: StatsArgs) -> anyhow::Result<u8> {
+    let local = LocalPool::open(&args.source)?;
+    let mut failed = 0;
+    if args.check {
+        let selector = args.selector.as_deref();
+        let selected = select_named(
+            &local.inventory,
+            &args.contexts,
+            selector,
+            "leave out --selector",
+        )?
+        .unwrap_or_else(|| local.inventory.clusters().to_vec());
+        failed = local.start_clients(&selected).await;
+    }
+
+    let config = ConfigStats::from_inventory(&local.pool.inventory());
+    let snapshot = local.monitor.snapshot(local.pool.stats(), config);
+    match args.output {
+        Format::Table => write_stdout(&output::stats_table(&snapshot)),
+        Format::Json => write_stdout(&format!("{}\n", output::stats_json(&snapshot))),
+    }
+    Ok(if failed > 0 { EXIT_CLUSTER_FAILED } else { 0 })
 }

@@ -1,48 +1,133 @@
 //! Memory and performance figures of the host.
 //!
 //! The monitor counts every request sent to a cluster (and every request a
-//! plugin records itself) per cluster and verb, keeps a window of recent
-//! latencies for percentiles, and reads the process's resident memory on
-//! demand. Key names follow the figures operators already know:
-//! `memory_usage_mb`, `perf_total_requests`, `lazy_initialized_clusters`
-//! and so on. Rust has no garbage collector, so there is no `gc_count`;
-//! live async tasks take the place of a goroutine count.
+//! plugin records itself) per cluster and verb, keeps latency histograms for
+//! percentiles, and reads the process's resident memory on demand. Key names
+//! follow the figures operators already know: `memory_usage_mb`,
+//! `perf_total_requests`, `lazy_initialized_clusters` and so on. Rust has no
+//! garbage collector, so there is no `gc_count`; live async tasks take the
+//! place of a goroutine count.
 
-use std::collections::{BTreeMap, VecDeque};
+mod histogram;
+
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use serde::Serialize;
+use tokio::time::Instant;
 
+use self::histogram::Histogram;
+use crate::inventory::Inventory;
 use crate::pool::PoolStats;
 
-/// Latencies kept per cluster and verb for percentiles.
-const LATENCY_WINDOW: usize = 1024;
+/// Length of one recent window. Windows start when the monitor is created
+/// and follow each other without gaps. The recent percentiles cover the
+/// current window and the one before it, so between 5 and 10 minutes of
+/// requests.
+pub const RECENT_WINDOW: Duration = Duration::from_secs(5 * 60);
 
-/// Request counts and latencies of one cluster and verb.
-#[derive(Default)]
+/// Request counts and latency histograms of one cluster and verb: 1016
+/// bytes, plus the cluster and verb strings of its key.
+///
+/// `current` counts the requests of window number `window`, and `previous`
+/// those of the window before it.
 struct Series {
     requests: u64,
     errors: u64,
     total_ms: f64,
-    recent_ms: VecDeque<f64>,
+    window: u64,
+    all_time: Histogram,
+    current: Histogram,
+    previous: Histogram,
 }
 
-/// Latency percentiles of one cluster and verb.
+impl Series {
+    fn new(window: u64) -> Self {
+        Self {
+            requests: 0,
+            errors: 0,
+            total_ms: 0.0,
+            window,
+            all_time: Histogram::EMPTY,
+            current: Histogram::EMPTY,
+            previous: Histogram::EMPTY,
+        }
+    }
+
+    /// Moves the window histograms forward to window number `window`.
+    fn rotate(&mut self, window: u64) {
+        match window.saturating_sub(self.window) {
+            0 => return,
+            1 => self.previous = self.current,
+            _ => self.previous = Histogram::EMPTY,
+        }
+        self.current = Histogram::EMPTY;
+        self.window = window;
+    }
+
+    /// Returns the latencies of window number `window` and the one before it.
+    fn recent(&self, window: u64) -> Histogram {
+        match window.saturating_sub(self.window) {
+            0 => {
+                let mut recent = self.current;
+                recent.merge(&self.previous);
+                recent
+            }
+            1 => self.current,
+            _ => Histogram::EMPTY,
+        }
+    }
+}
+
+/// Request figures of one cluster and verb.
+///
+/// Every percentile reads as the midpoint of a histogram bucket, within
+/// 12.5% of the exact latency. Latencies under 0.128 ms read as 0.064 ms, and
+/// those of 134217.728 ms or more read as 134217.728 ms.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct LatencyStats {
     /// Cluster name.
     pub cluster: String,
     /// Verb, such as `list`.
     pub verb: String,
-    /// Requests measured.
+    /// Requests since the monitor started.
     pub count: u64,
-    /// Median latency in milliseconds, over the recent window.
+    /// Failed requests since the monitor started.
+    pub errors: u64,
+    /// Exact mean latency since the monitor started, in milliseconds.
+    pub avg_ms: f64,
+    /// Requests in the recent windows (see [`RECENT_WINDOW`]).
+    pub recent_count: u64,
+    /// Median latency in milliseconds, over the recent windows.
     pub p50_ms: f64,
-    /// 95th percentile latency in milliseconds, over the recent window.
+    /// 95th percentile latency in milliseconds, over the recent windows.
     pub p95_ms: f64,
-    /// 99th percentile latency in milliseconds, over the recent window.
+    /// 99th percentile latency in milliseconds, over the recent windows.
     pub p99_ms: f64,
+    /// Percentiles over every request since the monitor started.
+    pub all_time: Percentiles,
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Percentiles {
+    /// Median latency.
+    pub p50_ms: f64,
+    /// 95th percentile latency.
+    pub p95_ms: f64,
+    /// 99th percentile latency.
+    pub p99_ms: f64,
+}
+
+impl Percentiles {
+    fn of(histogram: &Histogram) -> Self {
+        Self {
+            p50_ms: histogram.percentile_ms(50),
+            p95_ms: histogram.percentile_ms(95),
+            p99_ms: histogram.percentile_ms(99),
+        }
+    }
 }
 
 /// Configuration cache figures.
@@ -54,6 +139,17 @@ pub struct ConfigStats {
     pub total_access: u64,
     /// Times the sources were read.
     pub source_reads: u64,
+}
+
+impl ConfigStats {
+    /// Reads the configuration cache figures of `inventory`.
+    pub fn from_inventory(inventory: &Inventory) -> Self {
+        Self {
+            cached_clusters: u32::try_from(inventory.clusters().len()).unwrap_or(u32::MAX),
+            total_access: inventory.accesses(),
+            source_reads: inventory.source_reads(),
+        }
+    }
 }
 
 /// Every figure of the host at one moment.
@@ -73,7 +169,7 @@ pub struct Snapshot {
     pub perf_success_rate: f64,
     /// Mean latency in milliseconds.
     pub perf_avg_response_time_ms: f64,
-    /// Percentiles per cluster and verb.
+    /// Request figures per cluster and verb, sorted by cluster, then verb.
     pub latencies: Vec<LatencyStats>,
     /// Clusters configured.
     pub lazy_total_clusters: u32,
@@ -92,10 +188,20 @@ pub struct Snapshot {
 }
 
 /// Collects request figures and reads memory.
-#[derive(Default)]
 pub struct Monitor {
+    started: Instant,
     series: Mutex<BTreeMap<(String, String), Series>>,
     memory_warnings: std::sync::atomic::AtomicU64,
+}
+
+impl Default for Monitor {
+    fn default() -> Self {
+        Self {
+            started: Instant::now(),
+            series: Mutex::default(),
+            memory_warnings: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
 }
 
 /// Settings of the memory watch.
@@ -110,9 +216,14 @@ pub struct MemoryWatch {
 }
 
 impl Monitor {
-    /// Creates an empty monitor.
+    /// Creates an empty monitor whose first recent window starts now.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Returns the number of the recent window that contains now.
+    fn window(&self) -> u64 {
+        self.started.elapsed().as_secs() / RECENT_WINDOW.as_secs()
     }
 
     /// Returns how many samples found memory above the warning threshold.
@@ -162,19 +273,20 @@ impl Monitor {
     /// Records one request to `cluster` with `verb`.
     pub fn record(&self, cluster: &str, verb: &str, duration: Duration, success: bool) {
         let millis = duration.as_secs_f64() * 1000.0;
+        let micros = u64::try_from(duration.as_micros()).unwrap_or(u64::MAX);
+        let window = self.window();
         let mut series = self.series.lock();
         let entry = series
             .entry((cluster.to_string(), verb.to_string()))
-            .or_default();
+            .or_insert_with(|| Series::new(window));
+        entry.rotate(window);
         entry.requests += 1;
         entry.total_ms += millis;
         if !success {
             entry.errors += 1;
         }
-        if entry.recent_ms.len() == LATENCY_WINDOW {
-            entry.recent_ms.pop_front();
-        }
-        entry.recent_ms.push_back(millis);
+        entry.all_time.record(micros);
+        entry.current.record(micros);
     }
 
     /// Returns every figure, with the pool's and configuration cache's
@@ -199,6 +311,7 @@ impl Monitor {
             memory_warnings: self.memory_warnings(),
         };
 
+        let window = self.window();
         let mut total_ms = 0.0;
         for ((cluster, verb), series) in self.series.lock().iter() {
             snapshot.perf_total_requests += series.requests;
@@ -206,7 +319,7 @@ impl Monitor {
             total_ms += series.total_ms;
             snapshot
                 .latencies
-                .push(latency_stats(cluster, verb, series));
+                .push(latency_stats(cluster, verb, series, window));
         }
         if snapshot.perf_total_requests > 0 {
             let total = snapshot.perf_total_requests as f64;
@@ -218,26 +331,21 @@ impl Monitor {
     }
 }
 
-fn latency_stats(cluster: &str, verb: &str, series: &Series) -> LatencyStats {
-    let mut sorted: Vec<f64> = series.recent_ms.iter().copied().collect();
-    sorted.sort_by(f64::total_cmp);
+fn latency_stats(cluster: &str, verb: &str, series: &Series, window: u64) -> LatencyStats {
+    let recent = series.recent(window);
+    let recent_percentiles = Percentiles::of(&recent);
     LatencyStats {
         cluster: cluster.to_string(),
         verb: verb.to_string(),
         count: series.requests,
-        p50_ms: percentile(&sorted, 50.0),
-        p95_ms: percentile(&sorted, 95.0),
-        p99_ms: percentile(&sorted, 99.0),
+        errors: series.errors,
+        avg_ms: series.total_ms / series.requests.max(1) as f64,
+        recent_count: recent.count(),
+        p50_ms: recent_percentiles.p50_ms,
+        p95_ms: recent_percentiles.p95_ms,
+        p99_ms: recent_percentiles.p99_ms,
+        all_time: Percentiles::of(&series.all_time),
     }
-}
-
-/// Returns the nearest-rank percentile of sorted values, 0 when empty.
-fn percentile(sorted: &[f64], percent: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = (percent / 100.0 * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 /// Returns the process's resident memory and the machine's total memory, in MiB.
@@ -292,25 +400,108 @@ mod tests {
     }
 
     #[test]
-    fn percentiles_use_nearest_rank() {
-        let values: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(percentile(&values, 50.0), 50.0);
-        assert_eq!(percentile(&values, 95.0), 95.0);
-        assert_eq!(percentile(&values, 99.0), 99.0);
-        assert_eq!(percentile(&[], 99.0), 0.0);
-        assert_eq!(percentile(&[7.0], 1.0), 7.0);
+    fn series_stays_under_one_kibibyte() {
+        assert_eq!(std::mem::size_of::<Series>(), 1016);
+        assert!(std::mem::size_of::<Series>() <= 1024);
     }
 
     #[test]
-    fn window_keeps_recent_latencies() {
+    fn latency_stats_read_bucket_values() {
         let monitor = Monitor::new();
-        for _ in 0..LATENCY_WINDOW {
+        for _ in 0..98 {
             monitor.record("a", "get", Duration::from_millis(1), true);
         }
+        monitor.record("a", "get", Duration::from_millis(500), false);
         monitor.record("a", "get", Duration::from_millis(500), true);
+
         let snapshot = monitor.snapshot(PoolStats::default(), ConfigStats::default());
-        assert_eq!(snapshot.latencies[0].count, LATENCY_WINDOW as u64 + 1);
-        assert_eq!(snapshot.latencies[0].p99_ms, 1.0);
+        let stats = &snapshot.latencies[0];
+        assert_eq!(stats.count, 100);
+        assert_eq!(stats.errors, 1);
+        assert_eq!(stats.avg_ms, 10.98);
+        assert_eq!(stats.recent_count, 100);
+        assert_eq!(stats.p50_ms, 0.96);
+        assert_eq!(stats.p95_ms, 0.96);
+        assert_eq!(stats.p99_ms, 491.52);
+        let all_time = Percentiles {
+            p50_ms: 0.96,
+            p95_ms: 0.96,
+            p99_ms: 491.52,
+        };
+        assert_eq!(stats.all_time, all_time);
+    }
+
+    #[test]
+    fn latencies_sort_by_cluster_then_verb() {
+        let monitor = Monitor::new();
+        for (cluster, verb) in [("b", "get"), ("a", "list"), ("a", "get")] {
+            monitor.record(cluster, verb, Duration::from_millis(1), true);
+        }
+        let snapshot = monitor.snapshot(PoolStats::default(), ConfigStats::default());
+        let keys: Vec<(&str, &str)> = snapshot
+            .latencies
+            .iter()
+            .map(|stats| (stats.cluster.as_str(), stats.verb.as_str()))
+            .collect();
+        assert_eq!(keys, [("a", "get"), ("a", "list"), ("b", "get")]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn recent_windows_rotate() {
+        let monitor = Monitor::new();
+        let recent = |monitor: &Monitor| {
+            let snapshot = monitor.snapshot(PoolStats::default(), ConfigStats::default());
+            snapshot.latencies[0].clone()
+        };
+
+        monitor.record("a", "get", Duration::from_millis(10), true);
+        tokio::time::advance(RECENT_WINDOW - Duration::from_secs(1)).await;
+        monitor.record("a", "get", Duration::from_millis(200), true);
+        let stats = recent(&monitor);
+        assert_eq!(stats.recent_count, 2, "both in the first window");
+        assert_eq!(stats.p50_ms, 9.216);
+        assert_eq!(stats.p99_ms, 212.992);
+
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(
+            recent(&monitor).recent_count,
+            2,
+            "the first window is now the previous one"
+        );
+        monitor.record("a", "get", Duration::from_millis(30), true);
+        let stats = recent(&monitor);
+        assert_eq!(stats.recent_count, 3, "previous and current windows");
+        assert_eq!(stats.p50_ms, 30.72);
+
+        tokio::time::advance(RECENT_WINDOW).await;
+        let stats = recent(&monitor);
+        assert_eq!(stats.recent_count, 1, "only the second window remains");
+        assert_eq!(stats.p50_ms, 30.72);
+        assert_eq!(stats.p99_ms, 30.72);
+
+        tokio::time::advance(RECENT_WINDOW).await;
+        let stats = recent(&monitor);
+        assert_eq!(stats.recent_count, 0, "no request in the last two windows");
+        assert_eq!(stats.p50_ms, 0.0);
+        assert_eq!(stats.p99_ms, 0.0);
+        assert_eq!(stats.count, 3);
+        assert_eq!(stats.all_time.p50_ms, 30.72);
+        assert_eq!(stats.all_time.p99_ms, 212.992);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn request_after_long_pause_clears_old_windows() {
+        let monitor = Monitor::new();
+        monitor.record("a", "get", Duration::from_millis(10), true);
+        tokio::time::advance(RECENT_WINDOW * 3).await;
+        monitor.record("a", "get", Duration::from_millis(1), true);
+
+        let snapshot = monitor.snapshot(PoolStats::default(), ConfigStats::default());
+        let stats = &snapshot.latencies[0];
+        assert_eq!(stats.recent_count, 1);
+        assert_eq!(stats.p99_ms, 0.96);
+        assert_eq!(stats.count, 2);
+        assert_eq!(stats.all_time.p99_ms, 9.216);
     }
 
     #[tokio::test(start_paused = true)]

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::inventory::ClusterConfig;
+use crate::monitor::Snapshot;
 use crate::pool::{ClusterState, EvictReason};
 use crate::run::{ClusterResult, Report, Status};
 
@@ -210,6 +211,120 @@ pub fn clusters_json(rows: &[ClusterRow]) -> String {
     serde_json::to_string_pretty(&document).expect("cluster rows always serialize to JSON")
 }
 
+/// Renders a statistics snapshot as `key  value` lines with the snapshot's
+/// key names, then a table of the request figures per cluster and verb.
+pub fn stats_table(snapshot: &Snapshot) -> String {
+    let figures = [
+        (
+            "memory_usage_mb",
+            format!("{:.1}", snapshot.memory_usage_mb),
+        ),
+        (
+            "system_memory_mb",
+            format!("{:.1}", snapshot.system_memory_mb),
+        ),
+        ("tasks", snapshot.tasks.to_string()),
+        (
+            "perf_total_requests",
+            snapshot.perf_total_requests.to_string(),
+        ),
+        ("perf_error_count", snapshot.perf_error_count.to_string()),
+        (
+            "perf_success_rate",
+            format!("{:.2}", snapshot.perf_success_rate),
+        ),
+        (
+            "perf_avg_response_time_ms",
+            format_ms(snapshot.perf_avg_response_time_ms),
+        ),
+        (
+            "lazy_total_clusters",
+            snapshot.lazy_total_clusters.to_string(),
+        ),
+        (
+            "lazy_initialized_clusters",
+            snapshot.lazy_initialized_clusters.to_string(),
+        ),
+        (
+            "lazy_idle_clusters",
+            snapshot.lazy_idle_clusters.to_string(),
+        ),
+        (
+            "config_cached_clusters",
+            snapshot.config_cached_clusters.to_string(),
+        ),
+        (
+            "config_total_access",
+            snapshot.config_total_access.to_string(),
+        ),
+        ("memory_warnings", snapshot.memory_warnings.to_string()),
+        (
+            "config_source_reads",
+            snapshot.config_source_reads.to_string(),
+        ),
+    ]
+    .map(|(key, value)| [key.to_string(), value]);
+    let widths = column_widths(&[String::new(), String::new()], &figures);
+    let mut text = String::new();
+    for figure in &figures {
+        push_row(&mut text, figure, &widths);
+    }
+
+    if snapshot.latencies.is_empty() {
+        text.push_str("\nno requests recorded\n");
+        return text;
+    }
+    let header = [
+        "CLUSTER",
+        "VERB",
+        "COUNT",
+        "ERRORS",
+        "AVG MS",
+        "RECENT",
+        "P50 MS",
+        "P95 MS",
+        "P99 MS",
+        "ALL P50 MS",
+        "ALL P95 MS",
+        "ALL P99 MS",
+    ];
+    let rows: Vec<[String; 12]> = snapshot
+        .latencies
+        .iter()
+        .map(|latency| {
+            [
+                latency.cluster.clone(),
+                latency.verb.clone(),
+                latency.count.to_string(),
+                latency.errors.to_string(),
+                format_ms(latency.avg_ms),
+                latency.recent_count.to_string(),
+                format_ms(latency.p50_ms),
+                format_ms(latency.p95_ms),
+                format_ms(latency.p99_ms),
+                format_ms(latency.all_time.p50_ms),
+                format_ms(latency.all_time.p95_ms),
+                format_ms(latency.all_time.p99_ms),
+            ]
+        })
+        .collect();
+    text.push('\n');
+    text.push_str(&table(header, &rows));
+    text
+}
+
+/// Renders a statistics snapshot as one JSON document with the snapshot's
+/// key names.
+pub fn stats_json(snapshot: &Snapshot) -> String {
+    serde_json::to_string_pretty(snapshot).expect("a snapshot always serializes to JSON")
+}
+
+/// Formats milliseconds to the microsecond, the resolution of the
+/// latency histograms.
+fn format_ms(millis: f64) -> String {
+    format!("{millis:.3}")
+}
+
 /// Formats seconds the way kubectl shows ages: `45s`, `12m`, `5h`, `3d`.
 fn format_seconds(seconds: u64) -> String {
     match seconds {
@@ -281,6 +396,7 @@ fn push_row<const N: usize>(text: &mut String, row: &[String; N], widths: &[usiz
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::monitor::{LatencyStats, Percentiles};
     use crate::run::Summary;
 
     fn report() -> Report {
@@ -347,6 +463,88 @@ sim-22   error   1.5s      plugin trapped: unreachable
         assert_eq!(first["error"], serde_json::Value::Null);
         assert_eq!(value["results"][1]["status"], "error");
         assert_eq!(value["summary"]["total"], 2);
+    }
+
+    fn snapshot() -> Snapshot {
+        let latency = LatencyStats {
+            cluster: "sim-1".to_string(),
+            verb: "list".to_string(),
+            count: 12,
+            errors: 1,
+            avg_ms: 2.5,
+            recent_count: 4,
+            p50_ms: 1.152,
+            p95_ms: 3.584,
+            p99_ms: 3.584,
+            all_time: Percentiles {
+                p50_ms: 0.96,
+                p95_ms: 13.312,
+                p99_ms: 13.312,
+            },
+        };
+        Snapshot {
+            memory_usage_mb: 21.44,
+            system_memory_mb: 16_000.0,
+            tasks: 7,
+            perf_total_requests: 12,
+            perf_error_count: 1,
+            perf_success_rate: 100.0 * 11.0 / 12.0,
+            perf_avg_response_time_ms: 2.5,
+            latencies: vec![latency],
+            lazy_total_clusters: 3,
+            lazy_initialized_clusters: 1,
+            lazy_idle_clusters: 0,
+            config_cached_clusters: 3,
+            config_total_access: 1,
+            memory_warnings: 0,
+            config_source_reads: 1,
+        }
+    }
+
+    #[test]
+    fn stats_table_shows_figures_and_latencies() {
+        let expected = "\
+memory_usage_mb            21.4
+system_memory_mb           16000.0
+tasks                      7
+perf_total_requests        12
+perf_error_count           1
+perf_success_rate          91.67
+perf_avg_response_time_ms  2.500
+lazy_total_clusters        3
+lazy_initialized_clusters  1
+lazy_idle_clusters         0
+config_cached_clusters     3
+config_total_access        1
+memory_warnings            0
+config_source_reads        1
+
+CLUSTER  VERB  COUNT  ERRORS  AVG MS  RECENT  P50 MS  P95 MS  P99 MS  ALL P50 MS  ALL P95 MS  ALL P99 MS
+sim-1    list  12     1       2.500   4       1.152   3.584   3.584   0.960       13.312      13.312
+";
+        assert_eq!(stats_table(&snapshot()), expected);
+    }
+
+    #[test]
+    fn stats_table_without_requests() {
+        let mut snapshot = snapshot();
+        snapshot.latencies.clear();
+        let text = stats_table(&snapshot);
+        assert!(
+            text.ends_with("config_source_reads        1\n\nno requests recorded\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn stats_json_keeps_snapshot_keys() {
+        let value: serde_json::Value = serde_json::from_str(&stats_json(&snapshot())).unwrap();
+        assert_eq!(value["perf_total_requests"], 12);
+        assert_eq!(value["config_source_reads"], 1);
+        let latency = &value["latencies"][0];
+        assert_eq!(latency["recent_count"], 4);
+        assert_eq!(latency["p50_ms"], 1.152);
+        assert_eq!(latency["all_time"]["p95_ms"], 13.312);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Helpers shared by the end-to-end tests: building the plugins, running
-//! the real `lazyhost` binary, and temporary files.
+//! the real `lazyhost` binary, a `lazyhost sim` child process, and temporary
+//! files.
 
 #![allow(
     dead_code,
@@ -7,8 +8,12 @@
 )]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// How long `lazyhost sim` may take to write its kubeconfig.
+const SIM_START_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Returns the repository root.
 pub fn root() -> PathBuf {
@@ -71,4 +76,68 @@ pub fn json(output: &Output) -> serde_json::Value {
 /// Returns a path as `&str`, for argument lists.
 pub fn arg(path: &Path) -> &str {
     path.to_str().expect("test paths are UTF-8")
+}
+
+/// A `lazyhost sim` child process and the folder of its kubeconfig and log.
+/// Dropping it kills the process, so a failed assert cannot leak it.
+pub struct SimChild {
+    child: Child,
+    folder: tempfile::TempDir,
+}
+
+impl SimChild {
+    /// Starts `lazyhost sim --clusters <clusters>` and waits until it has
+    /// written its kubeconfig, which it does once every cluster listens.
+    pub fn start(clusters: u16) -> Self {
+        let folder = tempfile::tempdir().expect("temporary folder");
+        let log = std::fs::File::create(folder.path().join("sim.log")).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_lazyhost"))
+            .args([
+                "sim",
+                "--clusters",
+                &clusters.to_string(),
+                "--kubeconfig-out",
+            ])
+            .arg(folder.path().join("kubeconfig"))
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("lazyhost sim starts");
+        let sim = Self { child, folder };
+        sim.wait_for_kubeconfig();
+        sim
+    }
+
+    /// Returns the path of the fleet's kubeconfig.
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.folder.path().join("kubeconfig")
+    }
+
+    /// Kills the process by its id and waits for it to exit.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn wait_for_kubeconfig(&self) {
+        // The simulator writes a temporary file and renames it, so the
+        // kubeconfig is complete once it exists.
+        let deadline = Instant::now() + SIM_START_TIMEOUT;
+        while !self.kubeconfig().exists() {
+            assert!(
+                Instant::now() < deadline,
+                "lazyhost sim wrote no kubeconfig within {SIM_START_TIMEOUT:?}; its log:\n{}",
+                std::fs::read_to_string(self.folder.path().join("sim.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for SimChild {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }

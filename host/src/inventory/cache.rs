@@ -113,6 +113,9 @@ fn stamps(sources: &Sources) -> Vec<Stamp> {
             .iter()
             .map(|entry| entry.kubeconfig.clone()),
     );
+    if sources.in_cluster {
+        paths.extend(super::in_cluster::watched_files());
+    }
     for dir in &sources.kubeconfig_dirs {
         paths.push(dir.clone());
         if let Ok(listing) = std::fs::read_dir(dir) {

@@ -5,6 +5,7 @@
 //! client from a cluster's configuration is the pool's job.
 
 mod cache;
+pub mod in_cluster;
 mod sources;
 
 pub use cache::{InventoryCache, Refresh};
@@ -25,9 +26,13 @@ pub enum InventoryError {
     /// No kubeconfig was given and none exists at the default location.
     #[error(
         "no kubeconfig found: pass --kubeconfig PATH, point KUBECONFIG at existing files, \
-         create ~/.kube/config, or use --sim N for a simulated fleet"
+         create ~/.kube/config, run in a pod with a service account, or use --sim N for a \
+         simulated fleet"
     )]
     NoKubeconfig,
+    /// The in-cluster service account cannot be used.
+    #[error("cannot use the in-cluster service account: {0}")]
+    InCluster(String),
     /// A kubeconfig file could not be read or parsed.
     #[error("failed to read kubeconfig `{path}`: {source}")]
     Read {

@@ -27,6 +27,9 @@ pub struct Sources {
     pub kubeconfig_dirs: Vec<PathBuf>,
     /// Clusters listed one by one.
     pub clusters: Vec<ClusterEntry>,
+    /// Whether to add the cluster lazyhost runs in, through the pod's
+    /// service account, as the cluster `in-cluster`.
+    pub in_cluster: bool,
 }
 
 impl Sources {
@@ -36,6 +39,9 @@ impl Sources {
         let mut names: Vec<String> = files.map(|path| format!("`{}`", path.display())).collect();
         if !self.clusters.is_empty() {
             names.push(format!("{} listed clusters", self.clusters.len()));
+        }
+        if self.in_cluster {
+            names.push("the in-cluster service account".to_string());
         }
         names.join(", ")
     }
@@ -65,6 +71,10 @@ pub(super) fn read_all(
     }
     for entry in &sources.clusters {
         clusters.push(read_entry(entry)?);
+    }
+    if sources.in_cluster {
+        clusters.push(super::in_cluster::read()?);
+        current_context.get_or_insert_with(|| super::in_cluster::IN_CLUSTER.to_string());
     }
     reject_duplicates(&clusters)?;
     Ok((clusters, current_context))
@@ -176,9 +186,11 @@ fn cluster_name_of(named: &kube::config::NamedContext) -> String {
 
 /// Returns the MD5 hash, in hex, of everything that configures the client
 /// of `context`: the context, its cluster and user entries, and the
-/// contents of the files they name (CA, client certificate and key, token
-/// file). A file that cannot be read is hashed as its path alone, so the
-/// client start reports the problem.
+/// contents of the files they name (CA, client certificate and key). A
+/// file that cannot be read is hashed as its path alone, so the client
+/// start reports the problem. A token file counts by its path only: the
+/// client reads it again when it rotates, so a new token needs no new
+/// client.
 pub(super) fn config_hash(kubeconfig: &Kubeconfig, context: &str, cluster: &str) -> String {
     use md5::{Digest, Md5};
 
@@ -201,7 +213,7 @@ pub(super) fn config_hash(kubeconfig: &Kubeconfig, context: &str, cluster: &str)
         .and_then(|c| c.cluster.as_ref())
         .and_then(|c| c.certificate_authority.clone());
     let user_files = named_user.and_then(|a| a.auth_info.as_ref()).map(|auth| {
-        [&auth.client_certificate, &auth.client_key, &auth.token_file]
+        [&auth.client_certificate, &auth.client_key]
             .into_iter()
             .flatten()
             .cloned()

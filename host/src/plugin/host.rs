@@ -54,12 +54,7 @@ impl HostContext {
     /// Returns the statistics snapshot, with figures of the pool and the
     /// configuration cache.
     pub fn snapshot(&self) -> crate::monitor::Snapshot {
-        let inventory = self.pool.inventory();
-        let config = ConfigStats {
-            cached_clusters: u32::try_from(inventory.clusters().len()).unwrap_or(u32::MAX),
-            total_access: inventory.accesses(),
-            source_reads: inventory.source_reads(),
-        };
+        let config = ConfigStats::from_inventory(&self.pool.inventory());
         self.monitor.snapshot(self.pool.stats(), config)
     }
 
@@ -318,9 +313,17 @@ impl stats::Host for HostState {
                 cluster: latency.cluster,
                 verb: latency.verb,
                 count: latency.count,
+                errors: latency.errors,
+                avg_ms: latency.avg_ms,
+                recent_count: latency.recent_count,
                 p50_ms: latency.p50_ms,
                 p95_ms: latency.p95_ms,
                 p99_ms: latency.p99_ms,
+                all_time: stats::Percentiles {
+                    p50_ms: latency.all_time.p50_ms,
+                    p95_ms: latency.all_time.p95_ms,
+                    p99_ms: latency.all_time.p99_ms,
+                },
             })
             .collect();
         stats::StatsSnapshot {

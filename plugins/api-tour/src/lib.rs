@@ -210,7 +210,14 @@ fn statistics(cluster: &str) -> Value {
         "requests_counted": snapshot.perf_total_requests > 10,
         "errors_counted": snapshot.perf_error_count >= 4,
         "memory_reported": snapshot.memory_usage_mb > 0.0,
-        "recorded_p50_ms": recorded.map(|latency| latency.p50_ms),
+        "recorded": recorded.map(|latency| json!({
+            "count": latency.count,
+            "errors": latency.errors,
+            "avg_ms": latency.avg_ms,
+            "recent_count": latency.recent_count,
+            "p50_ms": latency.p50_ms,
+            "all_time_p99_ms": latency.all_time.p99_ms,
+        })),
     })
 }
 
