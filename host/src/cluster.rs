@@ -1,26 +1,29 @@
 //! A started client of one cluster, and the requests lazyhost sends
 //! through it.
 //!
-//! [`KubeFactory`] builds a `kube::Client` from the cluster's kubeconfig
-//! context and completes its first requests: the server version and the
-//! discovery documents, which become the cluster's [`ResourceTable`]. Every
-//! request is timed and counted in the [`Monitor`].
+//! [`KubeFactory`] builds the cluster's HTTP stack from its kubeconfig
+//! context (see [`crate::transport`]) and completes its first requests:
+//! the server version and the discovery documents, which become the
+//! cluster's [`ResourceTable`]. Every request is timed and counted in the
+//! [`Monitor`].
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use http::{HeaderName, HeaderValue};
 use http_body_util::BodyExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{APIGroupList, APIResourceList};
 use k8s_openapi::apimachinery::pkg::version::Info;
 use kube::api::{DeleteParams, GetParams, ListParams, Patch, PatchParams, PostParams};
 use kube::core::Request;
+use tower::ServiceExt as _;
 use tracing::Instrument;
 
-use crate::discovery::{ResourceTable, ResourceType};
+use crate::discovery::{ResourceTable, ResourceType, TableCache};
 use crate::inventory::ClusterConfig;
 use crate::monitor::Monitor;
 use crate::pool::{ClientFactory, ConnectError, Pool, PoolError};
-use crate::transport::{self, TlsCache, TransportConfig, TransportCounters};
+use crate::transport::{self, TlsCache, Transport, TransportConfig, TransportCounters};
 
 /// Header that names the pool client a request comes from, as
 /// `<cluster>/<process id>-<serial>`, so a server can tell clients apart,
@@ -144,6 +147,7 @@ pub struct KubeFactory {
     monitor: Arc<Monitor>,
     transport: TransportConfig,
     tls: TlsCache,
+    tables: TableCache,
     counters: Arc<TransportCounters>,
 }
 
@@ -160,6 +164,7 @@ impl KubeFactory {
             monitor,
             transport,
             tls: TlsCache::default(),
+            tables: TableCache::default(),
             counters: Arc::default(),
         }
     }
@@ -181,7 +186,6 @@ impl KubeFactory {
                 .headers
                 .push((HeaderName::from_static(CLIENT_HEADER), value));
         }
-        let default_namespace = config.default_namespace.clone();
         let transport = transport::build(
             config,
             &self.transport,
@@ -190,26 +194,25 @@ impl KubeFactory {
         )
         .await
         .map_err(ConnectError::Build)?;
-        let client = kube::Client::new(transport, default_namespace);
 
         let timed = Timed {
             monitor: &self.monitor,
             cluster: &cluster.name,
         };
-        let version = timed
-            .run("discovery", client.apiserver_version())
+        let version: Info = timed
+            .run("discovery", get_json(&transport, "/version"))
             .await
             .map_err(ConnectError::Discovery)?;
-        let resources = discover(&client, &timed)
+        let resources = discover(&transport, &timed)
             .await
             .map_err(ConnectError::Discovery)?;
 
         Ok(ClusterClient {
             inner: Arc::new(Inner {
                 name: cluster.name.clone(),
-                client,
+                transport,
                 version,
-                resources,
+                resources: self.tables.share(resources),
                 monitor: Arc::clone(&self.monitor),
             }),
         })
@@ -229,15 +232,56 @@ impl ClientFactory for KubeFactory {
     }
 }
 
+/// Sends `request` and returns the reply's body as text; an error status
+/// becomes `kube::Error::Api` with the server's `Status`, as in kube.
+async fn send_text(
+    transport: &Transport,
+    request: http::Request<Vec<u8>>,
+) -> Result<String, kube::Error> {
+    let response = transport
+        .clone()
+        .oneshot(request.map(kube::client::Body::from))
+        .await
+        .map_err(kube::Error::Service)?;
+    let status = response.status();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|error| kube::Error::Service(error.into()))?
+        .to_bytes();
+    let text = String::from_utf8(bytes.to_vec()).map_err(kube::Error::FromUtf8)?;
+    if !(status.is_client_error() || status.is_server_error()) {
+        return Ok(text);
+    }
+    let reply = serde_json::from_str::<kube::core::Status>(&text).unwrap_or_else(|_| {
+        kube::core::Status::failure(text.trim(), "Failed to parse error data")
+            .with_code(status.as_u16())
+    });
+    Err(kube::Error::Api(reply.boxed()))
+}
+
+/// Reads the JSON document at `path`.
+async fn get_json<T: serde::de::DeserializeOwned>(
+    transport: &Transport,
+    path: &str,
+) -> Result<T, kube::Error> {
+    let request = http::Request::get(path)
+        .body(Vec::new())
+        .map_err(kube::Error::HttpError)?;
+    let text = send_text(transport, request).await?;
+    serde_json::from_str(&text).map_err(kube::Error::SerdeError)
+}
+
 /// Reads the core group and every group's preferred version.
-async fn discover(client: &kube::Client, timed: &Timed<'_>) -> Result<ResourceTable, kube::Error> {
+async fn discover(transport: &Transport, timed: &Timed<'_>) -> Result<ResourceTable, kube::Error> {
     let mut table = ResourceTable::default();
-    let core = timed
-        .run("discovery", client.list_core_api_resources("v1"))
+    let core: APIResourceList = timed
+        .run("discovery", get_json(transport, "/api/v1"))
         .await?;
     table.add_list(&core);
 
-    let groups = timed.run("discovery", client.list_api_groups()).await?;
+    let groups: APIGroupList = timed.run("discovery", get_json(transport, "/apis")).await?;
     let versions: Vec<String> = groups
         .groups
         .iter()
@@ -249,12 +293,12 @@ async fn discover(client: &kube::Client, timed: &Timed<'_>) -> Result<ResourceTa
             Some(preferred.group_version.clone())
         })
         .collect();
-    let lists = futures::future::try_join_all(
-        versions
-            .iter()
-            .map(|version| timed.run("discovery", client.list_api_group_resources(version))),
-    )
-    .await?;
+    let lists: Vec<APIResourceList> =
+        futures::future::try_join_all(versions.iter().map(|version| {
+            let path = format!("/apis/{version}");
+            timed.run("discovery", async move { get_json(transport, &path).await })
+        }))
+        .await?;
     for list in &lists {
         table.add_list(list);
     }
@@ -283,9 +327,9 @@ impl Timed<'_> {
 
 struct Inner {
     name: String,
-    client: kube::Client,
+    transport: Transport,
     version: Info,
-    resources: ResourceTable,
+    resources: Arc<ResourceTable>,
     monitor: Arc<Monitor>,
 }
 
@@ -429,10 +473,11 @@ impl ClusterClient {
     ) -> Result<(u16, String), RequestError> {
         let response = self
             .inner
-            .client
-            .send(request.map(kube::client::Body::from))
+            .transport
+            .clone()
+            .oneshot(request.map(kube::client::Body::from))
             .await
-            .map_err(|error| RequestError::from_kube(&error))?;
+            .map_err(|error| RequestError::from_kube(&kube::Error::Service(error)))?;
         let status = response.status().as_u16();
         let bytes = response
             .into_body()
@@ -467,7 +512,7 @@ impl ClusterClient {
         let request =
             request.map_err(|error| RequestError::new(ErrorKind::Invalid, error_chain(&error)))?;
         let started = Instant::now();
-        let result = self.inner.client.request_text(request).await;
+        let result = send_text(&self.inner.transport, request).await;
         self.inner
             .monitor
             .record(&self.inner.name, verb, started.elapsed(), result.is_ok());

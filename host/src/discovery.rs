@@ -3,9 +3,15 @@
 //!
 //! A cluster's table is read once, when its client starts, from legacy
 //! discovery (`/api/v1`, `/apis`, and each group's preferred version), and
-//! cached with the client.
+//! cached with the client. Clusters that serve the same types, as most of
+//! a fleet on one Kubernetes version do, share one table through
+//! [`TableCache`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{APIResource, APIResourceList};
+use parking_lot::Mutex;
 
 /// One resource type a cluster serves.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,6 +105,35 @@ impl ResourceTable {
         &self.types
     }
 
+    /// Returns an MD5 digest of every field of every type, in order, so
+    /// equal tables have equal digests.
+    fn digest(&self) -> [u8; 16] {
+        use md5::{Digest, Md5};
+
+        let mut hasher = Md5::new();
+        let mut field = |text: &str| {
+            hasher.update(text.len().to_le_bytes());
+            hasher.update(text.as_bytes());
+        };
+        for resource_type in &self.types {
+            for text in [
+                &resource_type.plural,
+                &resource_type.singular,
+                &resource_type.kind,
+                &resource_type.group,
+                &resource_type.version,
+            ] {
+                field(text);
+            }
+            field(if resource_type.namespaced { "1" } else { "0" });
+            for list in [&resource_type.short_names, &resource_type.verbs] {
+                field(&list.len().to_string());
+                list.iter().for_each(|text| field(text));
+            }
+        }
+        hasher.finalize().into()
+    }
+
     /// Resolves a name as a user types it: a plural, singular, kind or short
     /// name, optionally followed by `.group` (or `.version.group`).
     pub fn resolve(&self, name: &str) -> Option<&ResourceType> {
@@ -112,6 +147,28 @@ impl ResourceTable {
             let version_and_group = format!("{}.{}", t.version, t.group);
             t.answers_to(base) && (t.group == qualifier || version_and_group == qualifier)
         })
+    }
+}
+
+/// The resource tables in use, so that clusters serving the same types
+/// share one. A table lives as long as some client holds it.
+#[derive(Debug, Default)]
+pub struct TableCache {
+    tables: Mutex<HashMap<[u8; 16], Weak<ResourceTable>>>,
+}
+
+impl TableCache {
+    /// Returns a table equal to `table`, the one already in use if any.
+    pub fn share(&self, table: ResourceTable) -> Arc<ResourceTable> {
+        let digest = table.digest();
+        let mut tables = self.tables.lock();
+        if let Some(shared) = tables.get(&digest).and_then(Weak::upgrade) {
+            return shared;
+        }
+        tables.retain(|_, table| table.strong_count() > 0);
+        let table = Arc::new(table);
+        tables.insert(digest, Arc::downgrade(&table));
+        table
     }
 }
 
@@ -195,6 +252,27 @@ mod tests {
         assert_eq!(table.resolve("foos"), None);
         assert_eq!(table.resolve("deployments.batch"), None);
         assert_eq!(table.resolve("pods/log"), None);
+    }
+
+    #[test]
+    fn equal_tables_are_shared() {
+        let cache = TableCache::default();
+        let first = cache.share(table());
+        let second = cache.share(table());
+        assert!(Arc::ptr_eq(&first, &second));
+
+        let mut other = table();
+        other.types[0].verbs.push("watch".to_string());
+        let third = cache.share(other);
+        assert!(!Arc::ptr_eq(&first, &third), "a different table is its own");
+
+        drop((first, second));
+        let again = cache.share(table());
+        assert_eq!(
+            Arc::strong_count(&again),
+            1,
+            "a table no client holds is dropped"
+        );
     }
 
     #[test]

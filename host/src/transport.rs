@@ -374,7 +374,7 @@ struct Shared {
 /// The service under a cluster's `kube::Client`: rate limit, `Retry-After`,
 /// credential refresh, then the HTTP stack. Cheap to clone.
 #[derive(Clone)]
-pub(crate) struct Transport {
+pub struct Transport {
     shared: Arc<Shared>,
 }
 
