@@ -25,10 +25,18 @@ struct SimFleet {
 impl SimFleet {
     /// Starts `lazyhost sim --clusters 4` and waits for its kubeconfig.
     fn start() -> SimFleet {
+        Self::start_with(&[])
+    }
+
+    /// Starts `lazyhost sim --clusters 4` with the extra options `options` and
+    /// waits for its kubeconfig.
+    fn start_with(options: &[&str]) -> SimFleet {
         let folder = tempfile::tempdir().expect("temporary folder");
         let log = std::fs::File::create(folder.path().join("sim.log")).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_lazyhost"))
-            .args(["sim", "--clusters", "4", "--kubeconfig-out"])
+            .args(["sim", "--clusters", "4"])
+            .args(options)
+            .arg("--kubeconfig-out")
             .arg(folder.path().join("kubeconfig"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -383,6 +391,26 @@ fn bad_token_unauthorized() {
         warm,
         "error: You must be logged in to the server (Unauthorized)\n"
     );
+}
+
+#[test]
+fn client_certificate_authenticates() {
+    let fleet = SimFleet::start_with(&["--auth", "cert"]);
+    let kubeconfig = std::fs::read_to_string(fleet.kubeconfig()).expect("kubeconfig is readable");
+    assert!(
+        kubeconfig.contains("client-certificate-data: "),
+        "{kubeconfig}"
+    );
+    assert!(kubeconfig.contains("client-key-data: "), "{kubeconfig}");
+    assert!(!kubeconfig.contains("token: "), "{kubeconfig}");
+
+    let namespaces = fleet.ok(&["get", "ns", "-o", "name"]);
+    assert_eq!(
+        namespaces,
+        "namespace/default\nnamespace/kube-system\nnamespace/payments\nnamespace/shop\n"
+    );
+    let output = fleet.ok_in("sim-2", &["get", "pods", "-n", "payments", "-o", "name"]);
+    assert!(output.starts_with("pod/api-"), "{output}");
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use lazyhost::cluster::{KubeFactory, KubePool};
 use lazyhost::config::Config;
 use lazyhost::inventory::{ClusterConfig, Inventory, Sources, in_cluster};
@@ -15,7 +15,7 @@ use lazyhost::monitor::{ConfigStats, MemoryWatch, Monitor};
 use lazyhost::output::{self, ClusterRow, Format};
 use lazyhost::plugin::{HostContext, Limits, PluginRuntime};
 use lazyhost::run::{RunOptions, run_plugin};
-use lazyhost::sim::{Fleet, FleetFile, FleetOptions, Listen};
+use lazyhost::sim::{Fleet, FleetFile, FleetOptions, Listen, UserAuth};
 
 /// Largest simulated fleet: each cluster listens on its own port.
 const MAX_SIM_CLUSTERS: i64 = lazyhost::sim::MAX_CLUSTERS as i64;
@@ -116,6 +116,28 @@ struct SimArgs {
     /// Serve all clusters on one port, each under the path /clusters/<name>.
     #[arg(long)]
     shared_port: bool,
+    /// Credential kind of the kubeconfig's users: each cluster's bearer token, or
+    /// a client certificate that the fleet's CA signed.
+    #[arg(long, value_enum, default_value = "token")]
+    auth: SimAuth,
+}
+
+/// Credential kind of the users in `lazyhost sim`'s kubeconfig.
+#[derive(Clone, Copy, ValueEnum)]
+enum SimAuth {
+    /// The cluster's bearer token, in the user's `token`.
+    Token,
+    /// A client certificate and key, in `client-certificate-data` and `client-key-data`.
+    Cert,
+}
+
+impl From<SimAuth> for UserAuth {
+    fn from(auth: SimAuth) -> Self {
+        match auth {
+            SimAuth::Token => UserAuth::BearerToken,
+            SimAuth::Cert => UserAuth::ClientCertificate,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -429,7 +451,7 @@ async fn sim(args: SimArgs) -> anyhow::Result<u8> {
     if args.shared_port {
         options.listen = Listen::SharedPort;
     }
-    lazyhost::sim::serve_until_interrupted(options, &args.kubeconfig_out).await?;
+    lazyhost::sim::serve_until_interrupted(options, &args.kubeconfig_out, args.auth.into()).await?;
     Ok(0)
 }
 

@@ -1,5 +1,5 @@
 //! One simulated cluster: its name, endpoint, bearer token, object store,
-//! faults and traffic counters.
+//! faults and traffic counters, and the check of a request's credentials.
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 
 use super::faults::{FaultState, Faults};
@@ -27,6 +27,10 @@ pub struct ClusterCounts {
     pub tls_handshakes: u64,
     /// HTTP requests received, including rejected ones.
     pub requests: u64,
+    /// Responses with status 401 Unauthorized: requests without a valid bearer
+    /// token or client certificate, and requests that the `token_expires_after`
+    /// fault rejected.
+    pub unauthorized: u64,
     /// Distinct values of the [`super::CLIENT_HEADER`] request header.
     pub clients: u64,
     /// Requests per kube-apiserver verb: `get`, `list`, `watch`, `create`,
@@ -47,6 +51,7 @@ pub(crate) struct Counters {
     connections: AtomicU64,
     tls_handshakes: AtomicU64,
     requests: AtomicU64,
+    unauthorized: AtomicU64,
     clients: Mutex<HashSet<String>>,
     by_verb_path: Mutex<BTreeMap<(String, String), u64>>,
     watches_open: Arc<AtomicU64>,
@@ -90,6 +95,11 @@ impl Counters {
         }
     }
 
+    /// Counts one response with status 401 Unauthorized.
+    pub(crate) fn record_unauthorized(&self) {
+        self.unauthorized.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Counts a watch stream as started and open until the returned guard is dropped.
     pub(crate) fn record_watch(&self) -> OpenWatch {
         self.watches_started.fetch_add(1, Ordering::Relaxed);
@@ -109,6 +119,7 @@ impl Counters {
             connections: self.connections.load(Ordering::Relaxed),
             tls_handshakes: self.tls_handshakes.load(Ordering::Relaxed),
             requests: self.requests.load(Ordering::Relaxed),
+            unauthorized: self.unauthorized.load(Ordering::Relaxed),
             clients: self.clients.lock().len() as u64,
             requests_by_verb,
             requests_by_verb_path,
@@ -127,8 +138,9 @@ pub(crate) struct Cluster {
     /// Path prefix of the server URL, such as `/clusters/sim-7` on the fleet's
     /// shared port; empty when the cluster has its own port.
     pub(crate) path_prefix: String,
-    /// Bearer token that requests must send. Never logged.
-    pub(crate) token: String,
+    /// Bearer token that requests without a client certificate must send; replaced
+    /// by [`Cluster::rotate_token`]. Never logged.
+    pub(crate) token: RwLock<String>,
     /// Objects of the cluster.
     pub(crate) store: Store,
     /// Traffic counters.
@@ -150,12 +162,33 @@ impl Cluster {
         self.faults.current()
     }
 
-    /// Returns whether an `Authorization` header value carries this cluster's token.
-    pub(crate) fn is_authorized(&self, authorization: Option<&str>) -> bool {
+    /// Returns the bearer token that authenticates requests now.
+    pub(crate) fn token(&self) -> String {
+        self.token.read().clone()
+    }
+
+    /// Replaces the bearer token with `token`; requests with the old token get
+    /// 401 Unauthorized from then on.
+    pub(crate) fn rotate_token(&self, token: String) {
+        *self.token.write() = token;
+    }
+
+    /// Returns whether a request authenticates, checking credentials in
+    /// kube-apiserver's order: first a client certificate that the TLS handshake
+    /// verified, given as its user name in `certificate_user`, then a bearer token
+    /// in the `Authorization` header value `authorization`.
+    pub(crate) fn is_authenticated(
+        &self,
+        authorization: Option<&str>,
+        certificate_user: Option<&str>,
+    ) -> bool {
+        if certificate_user.is_some_and(|user| !user.is_empty()) {
+            return true;
+        }
         let Some(token) = authorization.and_then(|value| value.strip_prefix("Bearer ")) else {
             return false;
         };
-        constant_time_eq(token.trim().as_bytes(), self.token.as_bytes())
+        constant_time_eq(token.trim().as_bytes(), self.token.read().as_bytes())
     }
 }
 
@@ -189,21 +222,50 @@ mod tests {
         assert_eq!(counts.requests_by_verb_path["get /version"], 2);
     }
 
-    #[test]
-    fn bearer_token_checked() {
-        let cluster = Cluster {
+    fn test_cluster(token: &str) -> Cluster {
+        Cluster {
             name: "sim-1".into(),
             address: "127.0.0.1:1".parse().unwrap(),
             path_prefix: String::new(),
-            token: "abc".into(),
+            token: RwLock::new(token.into()),
             store: Store::new(1),
             counters: Counters::default(),
             request_latency: Duration::ZERO,
             faults: FaultState::new(Faults::default()),
-        };
-        assert!(cluster.is_authorized(Some("Bearer abc")));
-        assert!(!cluster.is_authorized(Some("Bearer abd")));
-        assert!(!cluster.is_authorized(Some("Basic abc")));
-        assert!(!cluster.is_authorized(None));
+        }
+    }
+
+    #[test]
+    fn bearer_token_checked() {
+        let cluster = test_cluster("abc");
+        assert!(cluster.is_authenticated(Some("Bearer abc"), None));
+        assert!(!cluster.is_authenticated(Some("Bearer abd"), None));
+        assert!(!cluster.is_authenticated(Some("Basic abc"), None));
+        assert!(!cluster.is_authenticated(None, None));
+    }
+
+    #[test]
+    fn client_certificate_user_authenticates() {
+        let cluster = test_cluster("abc");
+        assert!(cluster.is_authenticated(None, Some("alice")));
+        assert!(cluster.is_authenticated(Some("Bearer wrong"), Some("alice")));
+        assert!(!cluster.is_authenticated(None, Some("")));
+    }
+
+    #[test]
+    fn rotated_token_replaces_old_one() {
+        let cluster = test_cluster("old");
+        cluster.rotate_token("new".into());
+        assert_eq!(cluster.token(), "new");
+        assert!(cluster.is_authenticated(Some("Bearer new"), None));
+        assert!(!cluster.is_authenticated(Some("Bearer old"), None));
+    }
+
+    #[test]
+    fn unauthorized_responses_counted() {
+        let counters = Counters::default();
+        counters.record_unauthorized();
+        counters.record_unauthorized();
+        assert_eq!(counters.snapshot().unauthorized, 2);
     }
 }

@@ -30,6 +30,16 @@ pub enum SimError {
     #[error("failed to configure TLS for the simulated clusters: {0}")]
     Tls(#[from] rustls::Error),
 
+    /// rustls rejected the certificate authority as the root that verifies client certificates.
+    #[error("failed to configure client certificate verification for the simulated clusters: {0}")]
+    ClientVerifier(#[from] rustls::server::VerifierBuilderError),
+
+    /// A client certificate was requested for an empty user name.
+    #[error(
+        "invalid user name: the name is empty, but it becomes the client certificate's common name; pass a name such as `admin`"
+    )]
+    EmptyUserName,
+
     /// The operating system's random number generator failed while making bearer tokens.
     #[error("failed to generate a bearer token: the system random number generator is unavailable")]
     Random,

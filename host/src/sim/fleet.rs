@@ -16,10 +16,11 @@ use tokio::task::JoinHandle;
 use super::cluster::{Cluster, ClusterCounts, Counters};
 use super::control::{self, ControlState};
 use super::faults::{self, FaultState, Faults};
+use super::kubeconfig::UserAuth;
 use super::server::{self, TlsConfigs};
 use super::shared_port::{self, Routes};
 use super::store::Store;
-use super::tls::{self, TlsMaterial};
+use super::tls::{self, ClientCertificate, TlsMaterial};
 use super::{SimError, extra_objects, kubeconfig, seed, time};
 
 /// Listening layout of a fleet's clusters on 127.0.0.1.
@@ -120,7 +121,7 @@ fn cluster_index(name: &str, clusters: usize) -> Result<usize, SimError> {
 /// also stops the servers, but without waiting for open requests to finish.
 pub struct Fleet {
     clusters: Arc<Vec<Arc<Cluster>>>,
-    ca_pem: String,
+    tls: TlsMaterial,
     control_addr: SocketAddr,
     shared_addr: Option<SocketAddr>,
     resident_memory_at_start: Option<u64>,
@@ -171,7 +172,7 @@ impl Fleet {
         tracing::debug!(clusters = options.clusters, %control_addr, "simulated fleet started");
         Ok(Fleet {
             clusters,
-            ca_pem: material.ca_pem,
+            tls: material,
             control_addr,
             shared_addr,
             resident_memory_at_start,
@@ -197,9 +198,75 @@ impl Fleet {
     /// Returns the kubeconfig: per cluster a cluster entry with the fleet's
     /// certificate authority, a user with the cluster's bearer token and a context
     /// named after the cluster. The current context is `sim-1`.
+    ///
+    /// The tokens are those in force now; [`Fleet::rotate_token`] makes them stale.
     pub fn kubeconfig(&self) -> Kubeconfig {
-        kubeconfig::build(&self.clusters, &self.ca_pem)
+        let users = self
+            .clusters
+            .iter()
+            .map(|cluster| kubeconfig::token_user(&cluster.token()))
+            .collect();
+        kubeconfig::build(&self.clusters, &self.tls.ca_pem, users)
             .expect("the kubeconfig is built from valid strings")
+    }
+
+    /// Returns the kubeconfig of [`Fleet::kubeconfig`] with users that
+    /// authenticate with the credential kind `auth`. For [`UserAuth::ClientCertificate`] each call
+    /// issues a new certificate per user, named after its cluster.
+    ///
+    /// # Errors
+    ///
+    /// Fails when a client certificate cannot be generated.
+    pub fn kubeconfig_with_auth(&self, auth: UserAuth) -> Result<Kubeconfig, SimError> {
+        let users = match auth {
+            UserAuth::BearerToken => return Ok(self.kubeconfig()),
+            UserAuth::ClientCertificate => self
+                .clusters
+                .iter()
+                .map(|cluster| {
+                    let certificate = self.tls.issue_client_certificate(&cluster.name)?;
+                    Ok(kubeconfig::certificate_user(&certificate))
+                })
+                .collect::<Result<Vec<_>, SimError>>()?,
+        };
+        kubeconfig::build(&self.clusters, &self.tls.ca_pem, users)
+    }
+
+    /// Issues a client certificate for `user`, signed by the fleet's certificate
+    /// authority, with a new private key. Every cluster of the fleet authenticates
+    /// a request over a TLS connection with this certificate as `user`, even when
+    /// the request also carries a wrong bearer token.
+    ///
+    /// # Errors
+    ///
+    /// Fails for an empty user name, or when the key or certificate cannot be
+    /// generated.
+    pub fn issue_client_certificate(&self, user: &str) -> Result<ClientCertificate, SimError> {
+        self.tls.issue_client_certificate(user)
+    }
+
+    /// Returns the bearer token of a cluster now, or `None` for an unknown name.
+    pub fn token(&self, cluster: &str) -> Option<String> {
+        self.find(cluster).map(Cluster::token)
+    }
+
+    /// Replaces the bearer token of a cluster with a new random one and returns
+    /// it. Requests that carry the old token get 401 Unauthorized from then on,
+    /// also on connections already open; client certificates keep working.
+    ///
+    /// # Errors
+    ///
+    /// Fails for an unknown cluster, or when the system random number generator
+    /// fails.
+    pub fn rotate_token(&self, cluster: &str) -> Result<String, SimError> {
+        let cluster = self.find(cluster).ok_or_else(|| SimError::UnknownCluster {
+            cluster: cluster.to_string(),
+            clusters: self.clusters.len(),
+        })?;
+        let token = tls::random_token()?;
+        cluster.rotate_token(token.clone());
+        tracing::info!(cluster = %cluster.name, "bearer token rotated");
+        Ok(token)
     }
 
     /// Writes [`Fleet::kubeconfig`] as YAML to `path`, atomically and with mode 0600.
@@ -425,7 +492,7 @@ fn new_cluster(
         name: format!("sim-{index}"),
         address: endpoint.address,
         path_prefix: endpoint.path_prefix.clone(),
-        token: tls::random_token()?,
+        token: parking_lot::RwLock::new(tls::random_token()?),
         store,
         counters: Counters::default(),
         request_latency: options.request_latency,
@@ -433,15 +500,20 @@ fn new_cluster(
     })
 }
 
-/// Runs a fleet for `lazyhost sim`: starts it, writes the kubeconfig to
-/// `kubeconfig_out`, logs the clusters, the control URL and the resident memory,
-/// serves until Ctrl-C or SIGTERM, then shuts down.
+/// Runs a fleet for `lazyhost sim`: starts it, writes the kubeconfig whose users
+/// authenticate with the credential kind `auth` to `kubeconfig_out`, logs the
+/// clusters, the control URL and the resident memory, serves until Ctrl-C or
+/// SIGTERM, then shuts down.
 pub async fn serve_until_interrupted(
     options: FleetOptions,
     kubeconfig_out: &Path,
+    auth: UserAuth,
 ) -> Result<(), SimError> {
     let fleet = Fleet::start(options).await?;
-    if let Err(error) = fleet.write_kubeconfig(kubeconfig_out) {
+    let written = fleet
+        .kubeconfig_with_auth(auth)
+        .and_then(|kubeconfig| kubeconfig::write(&kubeconfig, kubeconfig_out));
+    if let Err(error) = written {
         fleet.shutdown().await;
         return Err(error);
     }

@@ -1,8 +1,9 @@
 //! The kubeconfig that points clients at the fleet: one cluster, user and context
-//! per simulated cluster, each context named after its cluster.
+//! per simulated cluster, each named after its cluster.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use kube::config::Kubeconfig;
 use serde_json::{Value, json};
@@ -10,17 +11,49 @@ use serde_json::{Value, json};
 use super::SimError;
 use super::base64;
 use super::cluster::Cluster;
+use super::tls::ClientCertificate;
 
-/// Builds the kubeconfig for `clusters`, trusting `ca_pem`; `current-context` is
-/// the first cluster.
+/// Credential kind of the users in a fleet's kubeconfig.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UserAuth {
+    /// Each user has its cluster's bearer token in `token`.
+    #[default]
+    BearerToken,
+    /// Each user has a client certificate that the fleet's certificate authority
+    /// signed, in `client-certificate-data` and `client-key-data`. The
+    /// certificate's common name is the user name, which is the cluster's name.
+    ClientCertificate,
+}
+
+/// Returns the kubeconfig `user` entry that authenticates with `token`.
+pub(crate) fn token_user(token: &str) -> Value {
+    json!({"token": token})
+}
+
+/// Returns the kubeconfig `user` entry that authenticates with `certificate`.
+pub(crate) fn certificate_user(certificate: &ClientCertificate) -> Value {
+    json!({
+        "client-certificate-data": base64::encode(certificate.certificate_pem.as_bytes()),
+        "client-key-data": base64::encode(certificate.private_key_pem.as_bytes()),
+    })
+}
+
+/// Builds the kubeconfig for `clusters`, trusting `ca_pem`, with `users[i]` as
+/// the `user` entry of `clusters[i]`; `current-context` is the first cluster.
 pub(crate) fn build(
-    clusters: &[std::sync::Arc<Cluster>],
+    clusters: &[Arc<Cluster>],
     ca_pem: &str,
+    users: Vec<Value>,
 ) -> Result<Kubeconfig, SimError> {
     let authority = base64::encode(ca_pem.as_bytes());
     let entries = |make: &dyn Fn(&Cluster) -> Value| -> Vec<Value> {
         clusters.iter().map(|cluster| make(cluster)).collect()
     };
+    let users: Vec<Value> = clusters
+        .iter()
+        .zip(users)
+        .map(|(cluster, user)| json!({"name": cluster.name, "user": user}))
+        .collect();
     let document = json!({
         "apiVersion": "v1",
         "kind": "Config",
@@ -28,10 +61,7 @@ pub(crate) fn build(
             "name": cluster.name,
             "cluster": {"server": cluster.url(), "certificate-authority-data": authority},
         })),
-        "users": entries(&|cluster| json!({
-            "name": cluster.name,
-            "user": {"token": cluster.token},
-        })),
+        "users": users,
         "contexts": entries(&|cluster| json!({
             "name": cluster.name,
             "context": {"cluster": cluster.name, "user": cluster.name},

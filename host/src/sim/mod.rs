@@ -2,7 +2,8 @@
 //!
 //! [`Fleet::start`] runs clusters `sim-1` to `sim-N`, each an HTTPS API server on
 //! its own ephemeral port of 127.0.0.1 with its own bearer token and seeded
-//! objects. The servers speak enough of the Kubernetes API for kubectl 1.30 to
+//! objects. A client certificate that the fleet's certificate authority signed
+//! ([`Fleet::issue_client_certificate`]) authenticates on every cluster. The servers speak enough of the Kubernetes API for kubectl 1.30 to
 //! 1.33 and kube 5: legacy and aggregated discovery, OpenAPI v3 for validation,
 //! get, list (selectors, paging, Tables), watch (bookmarks, 410 Expired after
 //! [`Fleet::compact`]), create, replace, merge, JSON and strategic merge patch,
@@ -75,6 +76,7 @@ mod watch;
 mod widgets;
 mod workloads;
 mod write;
+mod x509;
 
 pub use cluster::ClusterCounts;
 pub use discovery::KUBERNETES_VERSION;
@@ -85,6 +87,8 @@ pub const MAX_CLUSTERS: usize = 1000;
 pub use faults::{FaultError, Faults, MAX_FAULT_DELAY, default_mix};
 pub use fleet::{Fleet, FleetOptions, Listen, serve_until_interrupted};
 pub use fleet_file::FleetFile;
+pub use kubeconfig::UserAuth;
+pub use tls::ClientCertificate;
 
 /// Request header whose distinct values each cluster counts as clients; the
 /// pool's clients send it.

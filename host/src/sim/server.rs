@@ -1,6 +1,7 @@
 //! The HTTPS front of one simulated cluster: accepts TCP connections, completes
 //! the TLS handshake, serves HTTP/1.1 with hyper, counts traffic, injects the
-//! cluster's faults, checks the bearer token and hands requests to [`super::api`].
+//! cluster's faults, authenticates requests by client certificate or bearer
+//! token and hands them to [`super::api`].
 //!
 //! [`serve_cluster`] serves a cluster on its own port; [`super::shared_port`]
 //! serves many clusters on one port and reuses the pieces here.
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
-use http::{HeaderMap, HeaderValue, Request, Response};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -31,6 +32,7 @@ use super::cluster::Cluster;
 use super::query::Query;
 use super::request_info;
 use super::status::ApiError;
+use super::x509;
 
 /// Largest request body accepted, the same 3 MiB limit kube-apiserver applies.
 const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -165,8 +167,10 @@ async fn serve_connection(
         return;
     };
     cluster.counters.record_handshake();
+    let user = certificate_user(&tls_stream);
     let service_cluster = cluster.clone();
-    let service = service_fn(move |request| serve_request(service_cluster.clone(), request));
+    let service =
+        service_fn(move |request| serve_request(service_cluster.clone(), user.clone(), request));
     serve_http(&cluster.name, tls_stream, service, shutdown).await;
 }
 
@@ -190,6 +194,21 @@ pub(crate) async fn handshake(
             None
         }
     }
+}
+
+/// Returns the user name of the client certificate that the handshake on
+/// `stream` verified: its subject common name, as kube-apiserver takes it.
+///
+/// Returns `None` when the client presented no certificate or its subject has
+/// no common name. Every server configuration verifies client certificates
+/// against the fleet's certificate authority, so a certificate here is one that
+/// the authority signed.
+pub(crate) fn certificate_user(stream: &TlsStream<TcpStream>) -> Option<Arc<str>> {
+    let (_, connection) = stream.get_ref();
+    let certificate = connection.peer_certificates()?.first()?;
+    let user = x509::common_name(certificate)?;
+    tracing::trace!(user, "client certificate verified");
+    Some(Arc::from(user))
 }
 
 /// Serves HTTP/1.1 on `stream` with `service`; at shutdown lets the current
@@ -218,12 +237,15 @@ pub(crate) async fn serve_http<S>(
 }
 
 /// Serves one request to `cluster`: counts it, applies the cluster's faults,
-/// checks the bearer token and hands the request to [`api::handle`].
+/// authenticates it and hands it to [`api::handle`].
 ///
-/// `request`'s path is relative to the cluster's server URL: the shared port's
-/// router removes the path prefix before calling this.
+/// `certificate_user` is the user name of the connection's verified client
+/// certificate, from [`certificate_user`]; without one the request needs the
+/// cluster's bearer token. `request`'s path is relative to the cluster's server
+/// URL: the shared port's router removes the path prefix before calling this.
 pub(crate) async fn serve_request(
     cluster: Arc<Cluster>,
+    certificate_user: Option<Arc<str>>,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let headers = request.headers();
@@ -241,7 +263,10 @@ pub(crate) async fn serve_request(
     let reply = if let Some(failure) = plan.failure {
         tracing::debug!(cluster = %cluster.name, code = failure.code.as_u16(), "injected a fault");
         Err(failure)
-    } else if cluster.is_authorized(header(headers, AUTHORIZATION.as_str())) {
+    } else if cluster.is_authenticated(
+        header(headers, AUTHORIZATION.as_str()),
+        certificate_user.as_deref(),
+    ) {
         match read_request(request).await {
             Ok(api_request) => api::handle(&cluster, &api_request),
             Err(error) => Err(error),
@@ -250,6 +275,9 @@ pub(crate) async fn serve_request(
         Err(ApiError::unauthorized())
     };
     let response = render(reply);
+    if response.status() == StatusCode::UNAUTHORIZED {
+        cluster.counters.record_unauthorized();
+    }
     tracing::debug!(cluster = %cluster.name, %method, path, status = response.status().as_u16(), "served request");
     Ok(response)
 }

@@ -76,16 +76,20 @@ async fn serve_connection(
     let Some(tls_stream) = server::handshake(LABEL, tls, stream).await else {
         return;
     };
+    let user = server::certificate_user(&tls_stream);
     let seen = Arc::new(Mutex::new(HashSet::new()));
-    let service = service_fn(move |request| route(routes.clone(), seen.clone(), request));
+    let service =
+        service_fn(move |request| route(routes.clone(), seen.clone(), user.clone(), request));
     server::serve_http(LABEL, tls_stream, service, shutdown).await;
 }
 
 /// Finds the cluster that the path prefix names, removes the prefix and serves
-/// the request; an unknown prefix gets 404 NotFound.
+/// the request; an unknown prefix gets 404 NotFound. `certificate_user` is the
+/// user name of the connection's verified client certificate, if any.
 async fn route(
     routes: Routes,
     seen: Arc<Mutex<HashSet<String>>>,
+    certificate_user: Option<Arc<str>>,
     mut request: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let Some((name, uri)) = split_prefix(request.uri()) else {
@@ -100,7 +104,7 @@ async fn route(
         cluster.counters.record_handshake();
     }
     *request.uri_mut() = uri;
-    server::serve_request(cluster.clone(), request).await
+    server::serve_request(cluster.clone(), certificate_user, request).await
 }
 
 /// Splits `/clusters/<name>/<rest>?<query>` into the name and `/<rest>?<query>`.

@@ -9,7 +9,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config, Discovery};
 use serde_json::json;
 
-use super::{CLIENT_HEADER, Fleet, FleetOptions};
+use super::{CLIENT_HEADER, Fleet, FleetOptions, Listen, UserAuth};
 
 async fn client(kubeconfig: Kubeconfig, context: &str, client_id: &str) -> Client {
     let options = KubeConfigOptions {
@@ -261,6 +261,7 @@ async fn control_endpoint_counts() {
             "connections": 0,
             "tls_handshakes": 0,
             "requests": 0,
+            "unauthorized": 0,
             "clients": 0,
             "requests_by_verb": {},
             "requests_by_verb_path": {},
@@ -294,5 +295,66 @@ async fn request_latency_delays_replies() {
     let started = std::time::Instant::now();
     kube.apiserver_version().await.unwrap();
     assert!(started.elapsed() >= std::time::Duration::from_millis(150));
+    fleet.shutdown().await;
+}
+
+#[tokio::test]
+async fn client_certificate_on_shared_port() {
+    let fleet = Fleet::start(FleetOptions {
+        clusters: 2,
+        listen: Listen::SharedPort,
+        ..FleetOptions::default()
+    })
+    .await
+    .unwrap();
+    let kubeconfig = fleet
+        .kubeconfig_with_auth(UserAuth::ClientCertificate)
+        .unwrap();
+    let kube = client(kubeconfig, "sim-2", "sim-2/1").await;
+    let pods: Api<Pod> = Api::all(kube);
+    let listed = pods.list(&ListParams::default()).await.unwrap();
+    assert!(!listed.items.is_empty());
+    let counts = fleet.counts("sim-2").unwrap();
+    assert_eq!(counts.unauthorized, 0);
+    assert_eq!(counts.requests_by_verb_path["list /api/v1/pods"], 1);
+    fleet.shutdown().await;
+}
+
+#[tokio::test]
+async fn certificate_of_other_authority_fails_handshake() {
+    let fleet = two_clusters().await;
+    let other = two_clusters().await;
+    let mut kubeconfig = fleet
+        .kubeconfig_with_auth(UserAuth::ClientCertificate)
+        .unwrap();
+    kubeconfig.auth_infos = other
+        .kubeconfig_with_auth(UserAuth::ClientCertificate)
+        .unwrap()
+        .auth_infos;
+    let kube = client(kubeconfig, "sim-1", "sim-1/1").await;
+    let error = kube.apiserver_version().await.unwrap_err();
+    assert!(!matches!(error, kube::Error::Api(_)), "{error}");
+    let counts = fleet.counts("sim-1").unwrap();
+    assert!(counts.connections >= 1, "{counts:?}");
+    assert_eq!(counts.tls_handshakes, 0, "{counts:?}");
+    assert_eq!(counts.requests, 0, "{counts:?}");
+    other.shutdown().await;
+    fleet.shutdown().await;
+}
+
+#[tokio::test]
+async fn missing_credentials_counted_unauthorized() {
+    let fleet = two_clusters().await;
+    let mut kubeconfig = fleet.kubeconfig();
+    kubeconfig.auth_infos[0].auth_info = Some(Default::default());
+    let kube = client(kubeconfig, "sim-1", "sim-1/1").await;
+    let error = kube.apiserver_version().await.unwrap_err();
+    assert!(
+        matches!(error, kube::Error::Api(ref status) if status.code == 401),
+        "{error}"
+    );
+    let counts = fleet.counts("sim-1").unwrap();
+    assert_eq!(counts.unauthorized, 1, "{counts:?}");
+    assert_eq!(counts.requests, 1, "{counts:?}");
     fleet.shutdown().await;
 }
