@@ -184,9 +184,9 @@ fn measure(design: &str, clusters: usize, kubeconfig: &Path) {
             |heap: usize| (heap.saturating_sub(heap_configured)) as f64 / 1024.0 / live;
         let connected = per_client(allocated());
 
-        // Idle connections close after the keep-alive; give the pool's
-        // timer one more second to run.
-        tokio::time::sleep(KEEP_ALIVE + Duration::from_secs(1)).await;
+        // The connection pool checks for idle connections once per
+        // keep-alive, so one may stay open up to twice as long.
+        tokio::time::sleep(2 * KEEP_ALIVE + Duration::from_secs(1)).await;
         let idle = per_client(allocated());
 
         println!(
