@@ -11,6 +11,7 @@
 //! max_live = 200
 //! init_timeout = "30s"
 //! keep_alive = "60s"        # close a connection idle this long
+//! idle_connections = 1      # idle connections one client keeps
 //! requests_per_second = 50  # per cluster; 0 sets no limit
 //! burst = 100
 //!
@@ -125,6 +126,8 @@ pub struct PoolSection {
     /// Close a connection idle for this long.
     #[serde(deserialize_with = "duration")]
     pub keep_alive: Duration,
+    /// Idle connections one client keeps open.
+    pub idle_connections: usize,
     /// Average requests per second to one cluster; 0 sets no limit.
     pub requests_per_second: u32,
     /// Requests to one cluster that may go at once before the average applies.
@@ -148,6 +151,7 @@ impl Default for PoolSection {
             backoff_initial: pool.backoff_initial,
             backoff_max: pool.backoff_max,
             keep_alive: transport.keep_alive,
+            idle_connections: transport.idle_connections,
             requests_per_second: transport.requests_per_second,
             burst: transport.burst,
             max_retry_wait: transport.max_retry_wait,
@@ -173,6 +177,7 @@ impl PoolSection {
     pub fn to_transport_config(&self) -> TransportConfig {
         TransportConfig {
             keep_alive: self.keep_alive,
+            idle_connections: self.idle_connections,
             requests_per_second: self.requests_per_second,
             burst: self.burst,
             max_retry_wait: self.max_retry_wait,
@@ -366,6 +371,7 @@ mod tests {
             max_live = 50
             init_timeout = "5s"
             keep_alive = "15s"
+            idle_connections = 4
             requests_per_second = 0
             burst = 20
             max_retry_wait = "1m"
@@ -391,6 +397,7 @@ mod tests {
             config.pool.to_transport_config(),
             TransportConfig {
                 keep_alive: Duration::from_secs(15),
+                idle_connections: 4,
                 requests_per_second: 0,
                 burst: 20,
                 max_retry_wait: Duration::from_secs(60),

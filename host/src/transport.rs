@@ -6,8 +6,9 @@
 //!
 //! - clients with equal TLS settings (the same certificate authority and
 //!   client certificate) share one rustls configuration, see [`TlsCache`];
-//! - a connection idle for longer than `pool.keep_alive` is closed, so a
-//!   live client holds no socket it does not need;
+//! - a connection idle for longer than `pool.keep_alive` is closed, and a
+//!   client keeps at most `pool.idle_connections` idle ones, so a live
+//!   client holds no socket it does not need;
 //! - requests to one cluster pass a token bucket (`pool.requests_per_second`
 //!   and `pool.burst`), and a 429 reply's `Retry-After` holds every request
 //!   to that cluster until the time has passed;
@@ -44,6 +45,9 @@ use tower::{BoxError, Layer, Service, ServiceExt};
 pub struct TransportConfig {
     /// A connection idle for longer than this is closed.
     pub keep_alive: Duration,
+    /// Idle connections a client keeps open; more are closed as soon as
+    /// their request is done.
+    pub idle_connections: usize,
     /// Requests per second to one cluster, on average; 0 sets no limit.
     pub requests_per_second: u32,
     /// Requests to one cluster that may go at once before the average applies.
@@ -57,6 +61,7 @@ impl Default for TransportConfig {
     fn default() -> Self {
         Self {
             keep_alive: Duration::from_secs(60),
+            idle_connections: 1,
             requests_per_second: 50,
             burst: 100,
             max_retry_wait: Duration::from_secs(10),
@@ -307,6 +312,7 @@ where
     connector.set_write_timeout(config.write_timeout);
     let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
         .pool_idle_timeout(settings.keep_alive)
+        .pool_max_idle_per_host(settings.idle_connections)
         .pool_timer(TokioTimer::new())
         .build(connector);
     let service = tower::ServiceBuilder::new()

@@ -62,7 +62,8 @@ pub(super) fn read() -> Result<Arc<ClusterConfig>, InventoryError> {
         }
     }
     let kubeconfig = Arc::new(kubeconfig(&server, &dir)?);
-    super::sources::cluster_of_context(&kubeconfig, IN_CLUSTER, IN_CLUSTER.to_string())
+    let entries = super::sources::Entries::of(&kubeconfig);
+    super::sources::cluster_of_context(&kubeconfig, &entries, IN_CLUSTER, IN_CLUSTER.to_string())
 }
 
 /// Returns the API server URL from `KUBERNETES_SERVICE_HOST` and

@@ -230,10 +230,13 @@ impl Inventory {
     /// cluster it does not define.
     pub fn from_kubeconfig(kubeconfig: Kubeconfig, sources: &str) -> Result<Self, InventoryError> {
         let kubeconfig = Arc::new(kubeconfig);
+        let entries = sources::Entries::of(&kubeconfig);
         let clusters = kubeconfig
             .contexts
             .iter()
-            .map(|named| sources::cluster_or_unusable(&kubeconfig, &named.name, named.name.clone()))
+            .map(|named| {
+                sources::cluster_or_unusable(&kubeconfig, &entries, &named.name, named.name.clone())
+            })
             .collect();
         Self::from_clusters(clusters, kubeconfig.current_context.clone(), sources)
     }

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use kube::config::Kubeconfig;
+use kube::config::{Kubeconfig, NamedAuthInfo, NamedCluster, NamedContext};
 
 use super::{ClusterConfig, InventoryError};
 use crate::config::ClusterEntry;
@@ -57,9 +57,11 @@ pub(super) fn read_all(
     let mut current_context = None;
     if !sources.kubeconfigs.is_empty() {
         let merged = Arc::new(read_merged(&sources.kubeconfigs)?);
+        let entries = Entries::of(&merged);
         for named in &merged.contexts {
             clusters.push(cluster_or_unusable(
                 &merged,
+                &entries,
                 &named.name,
                 named.name.clone(),
             ));
@@ -85,15 +87,16 @@ pub(super) fn read_all(
 /// used. As in kubectl, one stale context does not block the others.
 pub(super) fn cluster_or_unusable(
     kubeconfig: &Arc<Kubeconfig>,
+    entries: &Entries<'_>,
     context: &str,
     name: String,
 ) -> Arc<ClusterConfig> {
-    match cluster_of_context(kubeconfig, context, name.clone()) {
+    match cluster_of_context(kubeconfig, entries, context, name.clone()) {
         Ok(cluster) => cluster,
         Err(error) => {
             tracing::warn!(cluster = %name, %error, "context is unusable");
             Arc::new(ClusterConfig {
-                hash: config_hash(kubeconfig, context, ""),
+                hash: config_hash(entries, context, ""),
                 name,
                 server: String::new(),
                 labels: BTreeMap::new(),
@@ -131,16 +134,41 @@ fn read_kubeconfig(path: &Path) -> Result<Kubeconfig, InventoryError> {
     })
 }
 
+/// The named entries of one kubeconfig, looked up by name; the first
+/// entry of a name wins, as in kubectl.
+pub(super) struct Entries<'a> {
+    contexts: HashMap<&'a str, &'a NamedContext>,
+    clusters: HashMap<&'a str, &'a NamedCluster>,
+    users: HashMap<&'a str, &'a NamedAuthInfo>,
+}
+
+impl<'a> Entries<'a> {
+    pub(super) fn of(kubeconfig: &'a Kubeconfig) -> Self {
+        fn by_name<'a, T>(items: &'a [T], name: impl Fn(&T) -> &str) -> HashMap<&'a str, &'a T> {
+            let mut map = HashMap::with_capacity(items.len());
+            for item in items {
+                map.entry(name(item)).or_insert(item);
+            }
+            map
+        }
+        Self {
+            contexts: by_name(&kubeconfig.contexts, |named| named.name.as_str()),
+            clusters: by_name(&kubeconfig.clusters, |named| named.name.as_str()),
+            users: by_name(&kubeconfig.auth_infos, |named| named.name.as_str()),
+        }
+    }
+}
+
 /// Builds the cluster of `context` in `kubeconfig`, named `name`.
 pub(super) fn cluster_of_context(
     kubeconfig: &Arc<Kubeconfig>,
+    entries: &Entries<'_>,
     context: &str,
     name: String,
 ) -> Result<Arc<ClusterConfig>, InventoryError> {
-    let named = kubeconfig
+    let named = entries
         .contexts
-        .iter()
-        .find(|named| named.name == context)
+        .get(context)
         .ok_or_else(|| InventoryError::UnknownContext {
             name: context.to_string(),
             known: kubeconfig
@@ -150,23 +178,18 @@ pub(super) fn cluster_of_context(
                 .collect::<Vec<_>>()
                 .join(", "),
         })?;
-    let cluster_name = named
-        .context
-        .as_ref()
-        .map(|c| c.cluster.clone())
-        .unwrap_or_default();
-    let server = kubeconfig
+    let cluster_name = cluster_name_of(named);
+    let server = entries
         .clusters
-        .iter()
-        .find(|cluster| cluster.name == cluster_name)
+        .get(cluster_name.as_str())
         .and_then(|cluster| cluster.cluster.as_ref())
         .and_then(|cluster| cluster.server.clone())
         .ok_or_else(|| InventoryError::MissingCluster {
             context: context.to_string(),
-            cluster: cluster_name,
+            cluster: cluster_name.clone(),
         })?;
     Ok(Arc::new(ClusterConfig {
-        hash: config_hash(kubeconfig, context, &cluster_name_of(named)),
+        hash: config_hash(entries, context, &cluster_name),
         name,
         server,
         labels: BTreeMap::new(),
@@ -191,24 +214,22 @@ fn cluster_name_of(named: &kube::config::NamedContext) -> String {
 /// start reports the problem. A token file counts by its path only: the
 /// client reads it again when it rotates, so a new token needs no new
 /// client.
-pub(super) fn config_hash(kubeconfig: &Kubeconfig, context: &str, cluster: &str) -> String {
+pub(super) fn config_hash(entries: &Entries<'_>, context: &str, cluster: &str) -> String {
     use md5::{Digest, Md5};
 
-    let named_context = kubeconfig.contexts.iter().find(|c| c.name == context);
+    let named_context = entries.contexts.get(context).copied();
     let user = named_context
         .and_then(|c| c.context.as_ref())
-        .and_then(|c| c.user.clone())
+        .and_then(|c| c.user.as_deref())
         .unwrap_or_default();
-    let named_cluster = kubeconfig.clusters.iter().find(|c| c.name == cluster);
-    let named_user = kubeconfig.auth_infos.iter().find(|a| a.name == user);
-    let canonical = serde_json::json!({
-        "context": named_context,
-        "cluster": named_cluster,
-        "user": named_user,
-    });
+    let named_cluster = entries.clusters.get(cluster).copied();
+    let named_user = entries.users.get(user).copied();
 
     let mut hasher = Md5::new();
-    hasher.update(canonical.to_string().as_bytes());
+    let canonical = (named_context, named_cluster, named_user);
+    // Writing into a Vec cannot fail, and these types always serialize.
+    let text = serde_json::to_vec(&canonical).unwrap_or_default();
+    hasher.update(&text);
     let cluster_files = named_cluster
         .and_then(|c| c.cluster.as_ref())
         .and_then(|c| c.certificate_authority.clone());
@@ -259,13 +280,14 @@ fn read_dir(dir: &Path) -> Result<Vec<Arc<ClusterConfig>>, InventoryError> {
 
     let mut clusters = Vec::new();
     for (path, kubeconfig) in &kubeconfigs {
+        let entries = Entries::of(kubeconfig);
         for named in &kubeconfig.contexts {
             let name = if seen[&named.name] > 1 {
                 format!("{}/{}", file_stem(path), named.name)
             } else {
                 named.name.clone()
             };
-            clusters.push(cluster_or_unusable(kubeconfig, &named.name, name));
+            clusters.push(cluster_or_unusable(kubeconfig, &entries, &named.name, name));
         }
     }
     Ok(clusters)
@@ -274,7 +296,12 @@ fn read_dir(dir: &Path) -> Result<Vec<Arc<ClusterConfig>>, InventoryError> {
 fn read_entry(entry: &ClusterEntry) -> Result<Arc<ClusterConfig>, InventoryError> {
     let kubeconfig = Arc::new(read_kubeconfig(&entry.kubeconfig)?);
     let context = entry.context.as_deref().unwrap_or(&entry.name);
-    let cluster = cluster_of_context(&kubeconfig, context, entry.name.clone())?;
+    let cluster = cluster_of_context(
+        &kubeconfig,
+        &Entries::of(&kubeconfig),
+        context,
+        entry.name.clone(),
+    )?;
     let mut cluster = Arc::unwrap_or_clone(cluster);
     cluster.labels = entry.labels.clone();
     Ok(Arc::new(cluster))
