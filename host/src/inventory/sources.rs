@@ -144,7 +144,7 @@ pub(super) struct Entries<'a> {
 
 impl<'a> Entries<'a> {
     pub(super) fn of(kubeconfig: &'a Kubeconfig) -> Self {
-        fn by_name<'a, T>(items: &'a [T], name: impl Fn(&T) -> &str) -> HashMap<&'a str, &'a T> {
+        fn by_name<T>(items: &[T], name: impl Fn(&T) -> &str) -> HashMap<&str, &T> {
             let mut map = HashMap::with_capacity(items.len());
             for item in items {
                 map.entry(name(item)).or_insert(item);
