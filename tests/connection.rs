@@ -247,7 +247,7 @@ async fn unsupported_proxy_scheme_is_named() {
     let fleet = fleet(1).await;
     let mut kubeconfig = fleet.kubeconfig();
     kubeconfig.clusters[0].cluster.as_mut().unwrap().proxy_url =
-        Some("socks5://127.0.0.1:1080".to_string());
+        Some("socks5://alice:s3cret@127.0.0.1:1080".to_string());
     let pool = pool_over(kubeconfig);
 
     let error = pool.checkout("sim-1").await.err().expect("start fails");
@@ -258,6 +258,10 @@ async fn unsupported_proxy_scheme_is_named() {
         "{message}"
     );
     assert!(message.contains("socks5://127.0.0.1:1080"), "{message}");
+    assert!(
+        !message.contains("s3cret"),
+        "the password leaked: {message}"
+    );
     assert_eq!(fleet.counts("sim-1").unwrap().connections, 0);
     fleet.shutdown().await;
 }

@@ -97,6 +97,7 @@ impl From<PoolError> for RequestError {
                     RequestError::from_kube(inner).kind
                 }
                 ConnectError::Timeout(_) => ErrorKind::Timeout,
+                ConnectError::Credential(_) => ErrorKind::Unauthorized,
                 ConnectError::Config(_) => ErrorKind::Invalid,
                 _ => ErrorKind::Unavailable,
             },
@@ -192,8 +193,7 @@ impl KubeFactory {
             &self.tls,
             Arc::clone(&self.counters),
         )
-        .await
-        .map_err(ConnectError::Build)?;
+        .await?;
 
         let timed = Timed {
             monitor: &self.monitor,

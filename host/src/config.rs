@@ -337,12 +337,25 @@ fn is_source_excerpt(line: &str) -> bool {
 }
 
 fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    humantime::parse_duration(&text).map_err(|error| {
-        serde::de::Error::custom(format!(
-            "invalid duration `{text}`: {error}; use a form such as 30s or 5m"
-        ))
-    })
+    struct Text;
+
+    impl serde::de::Visitor<'_> for Text {
+        type Value = Duration;
+
+        fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+            formatter.write_str("a duration in quotes, such as \"30s\" or \"5m\"")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Duration, E> {
+            humantime::parse_duration(text).map_err(|error| {
+                E::custom(format!(
+                    "invalid duration `{text}`: {error}; use a form such as 30s or 5m"
+                ))
+            })
+        }
+    }
+
+    deserializer.deserialize_str(Text)
 }
 
 #[cfg(test)]
@@ -420,7 +433,7 @@ mod tests {
             ),
             (
                 "[pool]\nmax_idle = 30",
-                "invalid type: integer `30`, expected a string",
+                "invalid type: integer `30`, expected a duration in quotes, such as \"30s\"",
             ),
             (
                 "[pool]\nmax_live = 0",

@@ -229,6 +229,9 @@ fn main() -> ExitCode {
             Command::Stats(args) => stats(args).await,
         }
     });
+    // A blocking thread may still wait on an exec credential plugin that
+    // hangs; the command has its result, so exit without waiting for it.
+    runtime.shutdown_background();
     match result {
         Ok(code) => ExitCode::from(code),
         Err(error) => {

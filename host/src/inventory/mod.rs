@@ -90,6 +90,14 @@ pub enum InventoryError {
         /// The cluster it names.
         cluster: String,
     },
+    /// A context names a user that is not defined.
+    #[error("context `{context}` names user `{user}`, which no kubeconfig defines")]
+    MissingUser {
+        /// The context.
+        context: String,
+        /// The user it names.
+        user: String,
+    },
     /// A context is broken, so its cluster cannot be used.
     #[error("cluster `{cluster}` cannot be used: {reason}")]
     Unusable {
@@ -442,6 +450,19 @@ current-context: prod-east
             error.to_string(),
             "cluster `prod-west` cannot be used: context `prod-west` names cluster `north`, \
              which no kubeconfig defines with a server"
+        );
+    }
+
+    #[test]
+    fn context_naming_a_missing_user_fails_alone() {
+        let text =
+            TWO_CONTEXTS.replace("cluster: west, user: admin", "cluster: west, user: nobody");
+        let kubeconfig = Kubeconfig::from_yaml(&text).unwrap();
+        let inventory = Inventory::from_kubeconfig(kubeconfig, "test").unwrap();
+        assert_eq!(inventory.clusters()[0].problem, None);
+        assert_eq!(
+            inventory.clusters()[1].problem.as_deref(),
+            Some("context `prod-west` names user `nobody`, which no kubeconfig defines")
         );
     }
 

@@ -188,6 +188,15 @@ pub(super) fn cluster_of_context(
             context: context.to_string(),
             cluster: cluster_name.clone(),
         })?;
+    let user = named.context.as_ref().and_then(|c| c.user.as_deref());
+    if let Some(user) = user.filter(|user| !user.is_empty())
+        && !entries.users.contains_key(user)
+    {
+        return Err(InventoryError::MissingUser {
+            context: context.to_string(),
+            user: user.to_string(),
+        });
+    }
     Ok(Arc::new(ClusterConfig {
         hash: config_hash(entries, context, &cluster_name),
         name,

@@ -66,9 +66,13 @@ pub enum ConnectError {
     /// The cluster's discovery requests failed.
     #[error("discovery failed: {}", crate::cluster::kube_message(.0))]
     Discovery(kube::Error),
+    /// The user's credential could not be set up.
+    #[error("{0}")]
+    Credential(String),
     /// Starting took longer than allowed.
     #[error(
-        "timed out after {} starting the client: check that the server answers, or change pool.init_timeout",
+        "timed out after {} starting the client: check that the server answers and that any \
+         exec credential plugin finishes, or raise pool.init_timeout",
         humantime::format_duration(*.0)
     )]
     Timeout(Duration),

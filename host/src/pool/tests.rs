@@ -266,7 +266,7 @@ async fn slow_start_times_out() {
     assert_eq!(
         error.to_string(),
         "failed to start the client of cluster `a`: timed out after 30s starting the client: check that the server \
-         answers, or change pool.init_timeout (server https://127.0.0.1:1)"
+         answers and that any exec credential plugin finishes, or raise pool.init_timeout (server https://127.0.0.1:1)"
     );
 }
 

@@ -28,6 +28,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+mod credential;
+mod throttle;
+
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper_rustls::{DefaultServerNameResolver, FixedServerNameResolver, ResolveServerName};
@@ -36,9 +39,12 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use kube::client::{Body, ConfigExt};
 use parking_lot::{Mutex, RwLock};
-use tokio::time::Instant;
 use tower::util::BoxCloneSyncService;
-use tower::{BoxError, Layer, Service, ServiceExt};
+use tower::{BoxError, Service, ServiceExt};
+
+use crate::pool::ConnectError;
+use credential::{Auth, Credential, Refreshed};
+use throttle::Throttle;
 
 /// The settings of every cluster's HTTP stack.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -169,8 +175,8 @@ fn tls_key(config: &kube::Config) -> Option<[u8; 16]> {
 
 type HttpService = BoxCloneSyncService<Request<Body>, Response<Incoming>, BoxError>;
 
-/// Builds the HTTP stack of one cluster and returns the service a
-/// `kube::Client` sends its requests through.
+/// Builds the HTTP stack of one cluster and returns the service its
+/// requests go through.
 ///
 /// The credential is set up on a blocking thread, because kube runs an
 /// exec plugin synchronously; a plugin that hangs holds that thread, not
@@ -180,30 +186,28 @@ pub(crate) async fn build(
     settings: &TransportConfig,
     tls: &TlsCache,
     counters: Arc<TransportCounters>,
-) -> Result<Transport, kube::Error> {
-    let credential = credential_source(&config);
-    let auth = match &credential {
-        Some(source) => auth_layer(source.clone()).await?,
-        None => None,
-    };
-    // An exec plugin that returns a client certificate yields no auth
-    // layer; it runs again while the TLS configuration is built, which is
-    // how kube hands out its certificate. Any other exec plugin has done
-    // its work above and is left out of the TLS configuration.
+) -> Result<Transport, ConnectError> {
+    let credential = Credential::of(&config);
+    let auth = credential.setup().await?;
+    // An exec plugin that returns a client certificate yields no header;
+    // it runs again while the TLS configuration is built, which is how
+    // kube hands out its certificate. Any other exec plugin has done its
+    // work above and is left out of the TLS configuration.
     let mut tls_settings = config.clone();
-    if auth.is_some() {
+    if !matches!(auth, Auth::Nothing) {
         tls_settings.auth_info.exec = None;
     }
-    let rustls = tls.get_or_build(tls_settings, &counters).await?;
-    let http = http_service(&config, rustls, settings)?;
-    let service = match auth {
-        Some(layer) => HttpService::new(layer.layer(http.clone())),
-        None => http.clone(),
-    };
+    let rustls = tls
+        .get_or_build(tls_settings, &counters)
+        .await
+        .map_err(ConnectError::Build)?;
+    let http = http_service(&config, rustls, settings).map_err(ConnectError::Build)?;
+    let service = credential::wrap(&auth, &http);
     Ok(Transport {
         shared: Arc::new(Shared {
             http,
-            credential: credential.filter(|source| refreshable(&source.auth_info)),
+            credential,
+            auth,
             current: RwLock::new(Current {
                 generation: 0,
                 service,
@@ -234,16 +238,6 @@ impl TlsCache {
         counters.tls_configs_built.fetch_add(1, Ordering::Relaxed);
         Ok(Arc::new(built))
     }
-}
-
-/// Runs kube's credential setup, which may run an exec plugin, on a
-/// blocking thread.
-async fn auth_layer(
-    source: kube::Config,
-) -> Result<Option<kube::client::middleware::AuthLayer>, kube::Error> {
-    tokio::task::spawn_blocking(move || source.auth_layer())
-        .await
-        .map_err(|error| kube::Error::Service(error.into()))?
 }
 
 /// Builds the connector, the connection pool and kube's base URI and
@@ -282,7 +276,7 @@ fn http_service(
             pooled(config, https, settings)
         }
         Some(proxy) => Err(kube::Error::ProxyProtocolUnsupported {
-            proxy_url: Box::new(proxy.clone()),
+            proxy_url: Box::new(without_userinfo(proxy)),
         }),
     }
 }
@@ -322,6 +316,21 @@ where
     Ok(HttpService::new(service.map_err(BoxError::from)))
 }
 
+/// Returns `uri` without its user information, so a password in a proxy
+/// URL never reaches a message or a log.
+fn without_userinfo(uri: &http::Uri) -> http::Uri {
+    let Some(authority) = uri.authority() else {
+        return uri.clone();
+    };
+    let host = authority
+        .as_str()
+        .rsplit_once('@')
+        .map_or(authority.as_str(), |(_, host)| host);
+    let mut parts = uri.clone().into_parts();
+    parts.authority = host.parse().ok();
+    http::Uri::from_parts(parts).unwrap_or_else(|_| uri.clone())
+}
+
 /// Returns the `Proxy-Authorization` header for a proxy URL with user
 /// information, such as `http://user:secret@proxy:3128`.
 fn proxy_authorization(proxy: &http::Uri) -> Option<http::HeaderValue> {
@@ -336,31 +345,6 @@ fn proxy_authorization(proxy: &http::Uri) -> Option<http::HeaderValue> {
     Some(value)
 }
 
-/// Returns the configuration kube builds a credential from, holding only
-/// the cluster URL and the user entry; `None` when the user sends no
-/// header, as with client certificates.
-fn credential_source(config: &kube::Config) -> Option<kube::Config> {
-    let auth = &config.auth_info;
-    let sends_header = auth.token.is_some()
-        || auth.token_file.is_some()
-        || auth.exec.is_some()
-        || auth.auth_provider.is_some()
-        || auth.username.is_some();
-    sends_header.then(|| {
-        let mut source = kube::Config::new(config.cluster_url.clone());
-        source.auth_info = auth.clone();
-        source
-    })
-}
-
-/// Returns whether a credential can be refreshed: a token file is read
-/// again, an exec plugin or auth provider runs again. Static tokens,
-/// passwords and client certificates cannot; a change to them changes the
-/// cluster's configuration hash, and the pool builds a new client.
-fn refreshable(auth: &kube::config::AuthInfo) -> bool {
-    auth.token_file.is_some() || auth.exec.is_some() || auth.auth_provider.is_some()
-}
-
 struct Current {
     generation: u64,
     service: HttpService,
@@ -368,8 +352,8 @@ struct Current {
 
 struct Shared {
     http: HttpService,
-    /// The source of a credential that can be refreshed.
-    credential: Option<kube::Config>,
+    credential: Credential,
+    auth: Auth,
     current: RwLock<Current>,
     refreshing: tokio::sync::Mutex<()>,
     throttle: Throttle,
@@ -472,37 +456,28 @@ impl Shared {
     /// whether a credential newer than `seen` is now in use; concurrent
     /// 401s share one refresh.
     async fn refresh(&self, seen: u64) -> bool {
-        let Some(source) = &self.credential else {
-            return false;
-        };
         let _one_at_a_time = self.refreshing.lock().await;
         if self.current.read().generation != seen {
             return true;
         }
-        match auth_layer(source.clone()).await {
-            Ok(Some(layer)) => {
-                let service = HttpService::new(layer.layer(self.http.clone()));
-                let mut current = self.current.write();
-                current.generation += 1;
-                current.service = service;
-                self.counters
-                    .credential_refreshes
-                    .fetch_add(1, Ordering::Relaxed);
-                tracing::info!(
-                    generation = current.generation,
-                    "refreshed the credential after a 401 reply"
-                );
-                true
-            }
-            Ok(None) => false,
-            Err(error) => {
-                tracing::warn!(
-                    error = %crate::cluster::kube_message(&error),
-                    "failed to refresh the credential after a 401 reply"
-                );
-                false
-            }
+        let replacement = match self.credential.refresh(&self.auth, &self.http).await {
+            Refreshed::No => return false,
+            Refreshed::InPlace => None,
+            Refreshed::Replace(service) => Some(service),
+        };
+        let mut current = self.current.write();
+        current.generation += 1;
+        if let Some(service) = replacement {
+            current.service = service;
         }
+        self.counters
+            .credential_refreshes
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            generation = current.generation,
+            "refreshed the credential after a 401 reply"
+        );
+        true
     }
 }
 
@@ -539,129 +514,9 @@ fn retry_after(response: &Response<Incoming>) -> Option<Duration> {
     Some(Duration::from_secs(seconds))
 }
 
-/// A token bucket with a hold: requests wait for a token, and while a hold
-/// set by a `Retry-After` lasts, every request waits for it to pass.
-pub(crate) struct Throttle {
-    rate: f64,
-    burst: f64,
-    state: Mutex<Bucket>,
-}
-
-struct Bucket {
-    tokens: f64,
-    updated: Instant,
-    hold_until: Option<Instant>,
-}
-
-impl Throttle {
-    pub(crate) fn new(settings: &TransportConfig) -> Self {
-        let burst = f64::from(settings.burst.max(1));
-        Self {
-            rate: f64::from(settings.requests_per_second),
-            burst,
-            state: Mutex::new(Bucket {
-                tokens: burst,
-                updated: Instant::now(),
-                hold_until: None,
-            }),
-        }
-    }
-
-    /// Holds every request until `wait` has passed, unless a longer hold
-    /// is already in force.
-    pub(crate) fn hold(&self, wait: Duration) {
-        let until = Instant::now() + wait;
-        let mut state = self.state.lock();
-        if state.hold_until.is_none_or(|current| current < until) {
-            state.hold_until = Some(until);
-        }
-    }
-
-    /// Waits until a request may go; returns whether it had to wait.
-    pub(crate) async fn acquire(&self) -> bool {
-        let mut waited = false;
-        loop {
-            let wait = self.next_wait();
-            if wait.is_zero() {
-                return waited;
-            }
-            waited = true;
-            tokio::time::sleep(wait).await;
-        }
-    }
-
-    /// Takes a token and returns zero, or returns how long to wait first.
-    fn next_wait(&self) -> Duration {
-        let now = Instant::now();
-        let mut state = self.state.lock();
-        if let Some(until) = state.hold_until {
-            if until > now {
-                return until - now;
-            }
-            state.hold_until = None;
-        }
-        if self.rate <= 0.0 {
-            return Duration::ZERO;
-        }
-        let elapsed = now.duration_since(state.updated).as_secs_f64();
-        state.tokens = (state.tokens + elapsed * self.rate).min(self.burst);
-        state.updated = now;
-        if state.tokens >= 1.0 {
-            state.tokens -= 1.0;
-            return Duration::ZERO;
-        }
-        Duration::from_secs_f64((1.0 - state.tokens) / self.rate)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn throttle(requests_per_second: u32, burst: u32) -> Throttle {
-        Throttle::new(&TransportConfig {
-            requests_per_second,
-            burst,
-            ..TransportConfig::default()
-        })
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn burst_goes_at_once_then_the_rate_applies() {
-        let throttle = throttle(10, 5);
-        let start = Instant::now();
-        for _ in 0..5 {
-            assert!(!throttle.acquire().await, "the burst does not wait");
-        }
-        assert_eq!(start.elapsed(), Duration::ZERO);
-        for _ in 0..10 {
-            assert!(throttle.acquire().await, "past the burst, requests wait");
-        }
-        assert_eq!(start.elapsed(), Duration::from_secs(1));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn hold_delays_every_request_until_it_passes() {
-        let throttle = throttle(0, 1);
-        throttle.hold(Duration::from_secs(3));
-        throttle.hold(Duration::from_secs(1));
-        let start = Instant::now();
-        assert!(throttle.acquire().await);
-        assert_eq!(
-            start.elapsed(),
-            Duration::from_secs(3),
-            "the longer hold wins"
-        );
-        assert!(!throttle.acquire().await, "the hold is over");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn no_rate_means_no_wait() {
-        let throttle = throttle(0, 1);
-        for _ in 0..1000 {
-            assert!(!throttle.acquire().await);
-        }
-    }
 
     #[test]
     fn proxy_credentials_are_decoded_then_encoded() {
@@ -672,6 +527,11 @@ mod tests {
         assert!(header.is_sensitive());
         let plain: http::Uri = "http://127.0.0.1:3128".parse().unwrap();
         assert!(proxy_authorization(&plain).is_none());
+        let socks: http::Uri = "socks5://alice:s3cret@127.0.0.1:1080".parse().unwrap();
+        assert_eq!(
+            without_userinfo(&socks).to_string(),
+            "socks5://127.0.0.1:1080/"
+        );
     }
 
     #[test]
