@@ -61,7 +61,7 @@ fn api_tour_on_simulated_cluster() {
             "namespaces_status": 200,
             "namespaces": ["default", "kube-system", "payments", "shop"],
             "missing_status": 404,
-            "outside_api": "invalid: invalid path `/metrics`: use an API path starting with /api/ or /apis/",
+            "outside_api": "invalid: invalid path `/metrics`: use /version or an API path starting with /api/ or /apis/",
         })
     );
     assert_eq!(

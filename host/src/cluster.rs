@@ -555,7 +555,7 @@ fn raw_request(
             .any(|root| api_path == *root || api_path.starts_with(&format!("{root}/")));
     if !allowed || api_path.split('/').any(|segment| segment == "..") {
         return Err(invalid(format!(
-            "invalid path `{path}`: use an API path starting with /api/ or /apis/"
+            "invalid path `{path}`: use /version or an API path starting with /api/ or /apis/"
         )));
     }
 

@@ -142,10 +142,21 @@ fn parse_set(key: &str, rest: &str) -> Result<Requirement, SelectorError> {
         None => (false, rest.strip_prefix("in").unwrap_or(rest)),
     };
     let list = list.trim();
-    let inner = list
-        .strip_prefix('(')
-        .and_then(|list| list.strip_suffix(')'))
-        .ok_or_else(|| SelectorError(format!("found '{list}', expected: '('")))?;
+    let Some(opened) = list.strip_prefix('(') else {
+        return Err(SelectorError(format!(
+            "found '{list}', expected: '(' after '{key} in'"
+        )));
+    };
+    let inner = opened.strip_suffix(')').ok_or_else(|| {
+        SelectorError(format!(
+            "found '{list}', expected: ')' closing the set of {key}"
+        ))
+    })?;
+    if inner.trim().is_empty() {
+        return Err(SelectorError(format!(
+            "the set of {key} is empty: list at least one value, such as {key} in (a,b)"
+        )));
+    }
     let values = inner
         .split(',')
         .map(|value| label_value(value.trim()))
@@ -302,5 +313,13 @@ mod tests {
             let result = LabelSelector::parse(text);
             assert!(result.is_err(), "{text:?} parsed as {result:?}");
         }
+    }
+
+    #[test]
+    fn set_errors_say_what_is_missing() {
+        let message = |text: &str| LabelSelector::parse(text).unwrap_err().to_string();
+        assert!(message("env in (").contains("expected: ')' closing the set of env"));
+        assert!(message("env in prod").contains("expected: '(' after 'env in'"));
+        assert!(message("env in ()").contains("the set of env is empty"));
     }
 }
