@@ -128,6 +128,11 @@ async fn snapshot_after_known_workload() {
     assert_eq!(snapshot.config_source_reads, 1);
     assert_eq!(snapshot.config_total_access, 2, "one lookup per checkout");
     assert_eq!(snapshot.memory_warnings, 0);
+    assert_eq!(snapshot.tls_configs_built, 1, "one CA signs every cluster");
+    assert_eq!(snapshot.tls_configs_shared, 1);
+    assert_eq!(snapshot.http_throttled_requests, 0);
+    assert_eq!(snapshot.http_retried_reads, 0);
+    assert_eq!(snapshot.http_credential_refreshes, 0);
     assert!(snapshot.memory_usage_mb > 1.0);
     assert!(snapshot.system_memory_mb > snapshot.memory_usage_mb);
     assert!(snapshot.tasks > 0);
@@ -172,6 +177,11 @@ fn stats_command_json_after_check() {
         "config_total_access",
         "memory_warnings",
         "config_source_reads",
+        "http_throttled_requests",
+        "http_retried_reads",
+        "http_credential_refreshes",
+        "tls_configs_built",
+        "tls_configs_shared",
     ];
     expected_keys.sort_unstable();
     assert_eq!(keys, expected_keys);
@@ -193,6 +203,11 @@ fn stats_command_json_after_check() {
     );
     assert_eq!(snapshot["config_source_reads"], 1);
     assert_eq!(snapshot["memory_warnings"], 0);
+    assert_eq!(snapshot["tls_configs_built"], 1);
+    assert_eq!(snapshot["tls_configs_shared"], 2);
+    assert_eq!(snapshot["http_throttled_requests"], 0);
+    assert_eq!(snapshot["http_retried_reads"], 0);
+    assert_eq!(snapshot["http_credential_refreshes"], 0);
     assert!(snapshot["memory_usage_mb"].as_f64().unwrap() > 1.0);
     assert!(snapshot["tasks"].as_u64().unwrap() > 0);
 
@@ -322,11 +337,16 @@ fn stats_command_table_after_check() {
         "config_total_access        3",
         "memory_warnings            0",
         "config_source_reads        1",
+        "http_throttled_requests    0",
+        "http_retried_reads         0",
+        "http_credential_refreshes  0",
+        "tls_configs_built          1",
+        "tls_configs_shared         2",
         "",
     ];
-    assert_eq!(lines[7..15], rest);
+    assert_eq!(lines[7..20], rest);
 
-    let header: Vec<&str> = lines[15]
+    let header: Vec<&str> = lines[20]
         .split("  ")
         .map(str::trim)
         .filter(|cell| !cell.is_empty())
@@ -346,9 +366,9 @@ fn stats_command_table_after_check() {
         "ALL P99 MS",
     ];
     assert_eq!(header, expected_header);
-    assert_eq!(lines.len(), 19, "{text}");
+    assert_eq!(lines.len(), 24, "{text}");
     for (line, (cluster, count)) in
-        lines[16..]
+        lines[21..]
             .iter()
             .zip([("sim-1", "6"), ("sim-2", "5"), ("sim-3", "6")])
     {

@@ -23,7 +23,7 @@ use crate::discovery::{ResourceTable, ResourceType, TableCache};
 use crate::inventory::ClusterConfig;
 use crate::monitor::Monitor;
 use crate::pool::{ClientFactory, ConnectError, Pool, PoolError};
-use crate::transport::{self, TlsCache, Transport, TransportConfig, TransportCounters};
+use crate::transport::{self, TlsCache, Transport, TransportConfig};
 
 /// Header that names the pool client a request comes from, as
 /// `<cluster>/<process id>-<serial>`, so a server can tell clients apart,
@@ -149,7 +149,6 @@ pub struct KubeFactory {
     transport: TransportConfig,
     tls: TlsCache,
     tables: TableCache,
-    counters: Arc<TransportCounters>,
 }
 
 impl KubeFactory {
@@ -166,13 +165,7 @@ impl KubeFactory {
             transport,
             tls: TlsCache::default(),
             tables: TableCache::default(),
-            counters: Arc::default(),
         }
-    }
-
-    /// Returns the counts of what the clients' HTTP stacks did.
-    pub fn counters(&self) -> &TransportCounters {
-        &self.counters
     }
 
     async fn start(
@@ -191,7 +184,7 @@ impl KubeFactory {
             config,
             &self.transport,
             &self.tls,
-            Arc::clone(&self.counters),
+            Arc::clone(self.monitor.transport()),
         )
         .await?;
 

@@ -10,6 +10,7 @@
 
 mod histogram;
 
+use crate::transport::TransportCounters;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -185,6 +186,16 @@ pub struct Snapshot {
     pub memory_warnings: u64,
     /// Times the configuration sources were read.
     pub config_source_reads: u64,
+    /// Requests that waited for the rate limit or a `Retry-After`.
+    pub http_throttled_requests: u64,
+    /// Reads sent again after a 429, 502, 503 or 504 reply.
+    pub http_retried_reads: u64,
+    /// Credentials refreshed after a 401 reply.
+    pub http_credential_refreshes: u64,
+    /// rustls configurations built; clients with equal TLS settings share one.
+    pub tls_configs_built: u64,
+    /// Client starts that reused a rustls configuration already built.
+    pub tls_configs_shared: u64,
 }
 
 /// Collects request figures and reads memory.
@@ -192,6 +203,7 @@ pub struct Monitor {
     started: Instant,
     series: Mutex<BTreeMap<(String, String), Series>>,
     memory_warnings: std::sync::atomic::AtomicU64,
+    transport: std::sync::Arc<TransportCounters>,
 }
 
 impl Default for Monitor {
@@ -200,6 +212,7 @@ impl Default for Monitor {
             started: Instant::now(),
             series: Mutex::default(),
             memory_warnings: std::sync::atomic::AtomicU64::new(0),
+            transport: std::sync::Arc::default(),
         }
     }
 }
@@ -289,6 +302,11 @@ impl Monitor {
         entry.current.record(micros);
     }
 
+    /// Returns the counters the clusters' HTTP stacks add to.
+    pub fn transport(&self) -> &std::sync::Arc<TransportCounters> {
+        &self.transport
+    }
+
     /// Returns every figure, with the pool's and configuration cache's
     /// figures as given.
     pub fn snapshot(&self, pool: PoolStats, config: ConfigStats) -> Snapshot {
@@ -309,6 +327,11 @@ impl Monitor {
             config_total_access: config.total_access,
             config_source_reads: config.source_reads,
             memory_warnings: self.memory_warnings(),
+            http_throttled_requests: counter(&self.transport.throttled_requests),
+            http_retried_reads: counter(&self.transport.retried_reads),
+            http_credential_refreshes: counter(&self.transport.credential_refreshes),
+            tls_configs_built: counter(&self.transport.tls_configs_built),
+            tls_configs_shared: counter(&self.transport.tls_configs_shared),
         };
 
         let window = self.window();
@@ -329,6 +352,10 @@ impl Monitor {
         }
         snapshot
     }
+}
+
+fn counter(value: &std::sync::atomic::AtomicU64) -> u64 {
+    value.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 fn latency_stats(cluster: &str, verb: &str, series: &Series, window: u64) -> LatencyStats {

@@ -262,6 +262,23 @@ pub fn stats_table(snapshot: &Snapshot) -> String {
             "config_source_reads",
             snapshot.config_source_reads.to_string(),
         ),
+        (
+            "http_throttled_requests",
+            snapshot.http_throttled_requests.to_string(),
+        ),
+        (
+            "http_retried_reads",
+            snapshot.http_retried_reads.to_string(),
+        ),
+        (
+            "http_credential_refreshes",
+            snapshot.http_credential_refreshes.to_string(),
+        ),
+        ("tls_configs_built", snapshot.tls_configs_built.to_string()),
+        (
+            "tls_configs_shared",
+            snapshot.tls_configs_shared.to_string(),
+        ),
     ]
     .map(|(key, value)| [key.to_string(), value]);
     let widths = column_widths(&[String::new(), String::new()], &figures);
@@ -498,6 +515,11 @@ sim-22   error   1.5s      plugin trapped: unreachable
             config_total_access: 1,
             memory_warnings: 0,
             config_source_reads: 1,
+            http_throttled_requests: 4,
+            http_retried_reads: 2,
+            http_credential_refreshes: 1,
+            tls_configs_built: 1,
+            tls_configs_shared: 2,
         }
     }
 
@@ -518,6 +540,11 @@ config_cached_clusters     3
 config_total_access        1
 memory_warnings            0
 config_source_reads        1
+http_throttled_requests    4
+http_retried_reads         2
+http_credential_refreshes  1
+tls_configs_built          1
+tls_configs_shared         2
 
 CLUSTER  VERB  COUNT  ERRORS  AVG MS  RECENT  P50 MS  P95 MS  P99 MS  ALL P50 MS  ALL P95 MS  ALL P99 MS
 sim-1    list  12     1       2.500   4       1.152   3.584   3.584   0.960       13.312      13.312
@@ -531,7 +558,7 @@ sim-1    list  12     1       2.500   4       1.152   3.584   3.584   0.960     
         snapshot.latencies.clear();
         let text = stats_table(&snapshot);
         assert!(
-            text.ends_with("config_source_reads        1\n\nno requests recorded\n"),
+            text.ends_with("tls_configs_shared         2\n\nno requests recorded\n"),
             "{text}"
         );
     }

@@ -119,24 +119,30 @@ impl TlsCache {
         config: &kube::Config,
         counters: &TransportCounters,
     ) -> Result<Arc<rustls::ClientConfig>, kube::Error> {
-        let key = tls_key(config);
-        if let Some(key) = &key
-            && let Some(shared) = self.configs.lock().get(key).and_then(Weak::upgrade)
-        {
+        let Some(key) = tls_key(config) else {
+            counters.tls_configs_built.fetch_add(1, Ordering::Relaxed);
+            return build_rustls(config);
+        };
+        // Built under the lock, so clients starting at once with equal
+        // settings build one configuration between them.
+        let mut configs = self.configs.lock();
+        if let Some(shared) = configs.get(&key).and_then(Weak::upgrade) {
             counters.tls_configs_shared.fetch_add(1, Ordering::Relaxed);
             return Ok(shared);
         }
-        let mut built = config.rustls_client_config()?;
-        built.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let built = Arc::new(built);
+        let built = build_rustls(config)?;
         counters.tls_configs_built.fetch_add(1, Ordering::Relaxed);
-        if let Some(key) = key {
-            let mut configs = self.configs.lock();
-            configs.retain(|_, config| config.strong_count() > 0);
-            configs.insert(key, Arc::downgrade(&built));
-        }
+        configs.retain(|_, config| config.strong_count() > 0);
+        configs.insert(key, Arc::downgrade(&built));
         Ok(built)
     }
+}
+
+/// Builds the rustls configuration of `config`, speaking HTTP/1.1.
+fn build_rustls(config: &kube::Config) -> Result<Arc<rustls::ClientConfig>, kube::Error> {
+    let mut built = config.rustls_client_config()?;
+    built.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(built))
 }
 
 /// Returns the key of the TLS settings of `config`, or `None` when they
@@ -231,12 +237,11 @@ impl TlsCache {
         if config.auth_info.exec.is_none() {
             return self.get(&config, counters);
         }
-        let mut built = tokio::task::spawn_blocking(move || config.rustls_client_config())
+        let built = tokio::task::spawn_blocking(move || build_rustls(&config))
             .await
             .map_err(|error| kube::Error::Service(error.into()))??;
-        built.alpn_protocols = vec![b"http/1.1".to_vec()];
         counters.tls_configs_built.fetch_add(1, Ordering::Relaxed);
-        Ok(Arc::new(built))
+        Ok(built)
     }
 }
 
