@@ -151,7 +151,7 @@ impl ResourceTable {
 }
 
 /// The resource tables in use, so that clusters serving the same types
-/// share one. A table lives as long as some client holds it.
+/// share one. A table lives as long as some client keeps it.
 #[derive(Debug, Default)]
 pub struct TableCache {
     tables: Mutex<HashMap<[u8; 16], Weak<ResourceTable>>>,

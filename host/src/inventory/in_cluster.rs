@@ -19,7 +19,7 @@ use super::{ClusterConfig, InventoryError};
 /// The name of the in-cluster cluster and its context.
 pub const IN_CLUSTER: &str = "in-cluster";
 
-/// Where Kubernetes mounts a pod's service account.
+/// The folder where Kubernetes mounts a pod's service account.
 const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 /// The environment variable that names another service account folder.

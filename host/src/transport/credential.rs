@@ -22,7 +22,7 @@ use crate::pool::ConnectError;
 /// rotation reaches requests without a 401 first.
 const TOKEN_FILE_RELOAD: Duration = Duration::from_secs(60);
 
-/// Where a cluster's credential comes from.
+/// The source of a cluster's credential.
 pub(super) enum Credential {
     /// No header: client certificates, or a user with nothing set.
     Nothing,
@@ -158,13 +158,13 @@ fn credential_error(error: kube::Error, command: Option<&str>) -> ConnectError {
         kube::Error::Auth(AuthError::AuthExecRun { out, .. }) => {
             let stderr = String::from_utf8_lossy(&out.stderr);
             let stderr = stderr.trim();
-            let said = if stderr.is_empty() {
+            let message = if stderr.is_empty() {
                 "no message on stderr".to_string()
             } else {
                 stderr.to_string()
             };
             format!(
-                "exec credential plugin `{command}` failed with {}: {said}; \
+                "exec credential plugin `{command}` failed with {}: {message}; \
                  fix the plugin or the user's exec entry in the kubeconfig",
                 out.status
             )

@@ -8,7 +8,7 @@
 //!   client certificate) share one rustls configuration, see [`TlsCache`];
 //! - a connection idle for longer than `pool.keep_alive` is closed, and a
 //!   client keeps at most `pool.idle_connections` idle ones, so a live
-//!   client holds no socket it does not need;
+//!   client keeps no socket it does not need;
 //! - requests to one cluster pass a token bucket (`pool.requests_per_second`
 //!   and `pool.burst`), and a 429 reply's `Retry-After` holds every request
 //!   to that cluster until the time has passed;
