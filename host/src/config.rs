@@ -285,6 +285,9 @@ impl Config {
                     .to_string(),
             );
         }
+        if pool.max_idle.is_zero() {
+            return Err("key `pool.max_idle`: must be longer than zero, such as 30m".to_string());
+        }
         if pool.keep_alive.is_zero() {
             return Err("key `pool.keep_alive`: must be longer than zero, such as 60s".to_string());
         }
@@ -444,6 +447,10 @@ mod tests {
                 "key `pool.keep_alive`: must be longer than zero",
             ),
             ("[pool]\nburst = 0", "key `pool.burst`: must be at least 1"),
+            (
+                "[pool]\nmax_idle = \"0s\"",
+                "key `pool.max_idle`: must be longer than zero",
+            ),
             (
                 "[pool]\nrequests_per_second = 2.5",
                 "invalid type: floating point `2.5`, expected u32",

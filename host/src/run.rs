@@ -130,10 +130,15 @@ pub async fn run_plugin(
         );
     }
 
+    // A cancelled invocation was waiting or running from the start of the
+    // run until the interruption.
+    let until_cancelled = started.elapsed();
     let results: Vec<ClusterResult> = results
         .into_iter()
         .zip(targets)
-        .map(|(result, cluster)| result.unwrap_or_else(|| cancelled(&cluster.name)))
+        .map(|(result, cluster)| {
+            result.unwrap_or_else(|| cancelled(&cluster.name, until_cancelled))
+        })
         .collect();
     let summary = summarize(&results, started.elapsed());
     Report {
@@ -207,11 +212,11 @@ fn cluster_result(cluster: String, invocation: Invocation) -> ClusterResult {
     }
 }
 
-fn cancelled(cluster: &str) -> ClusterResult {
+fn cancelled(cluster: &str, duration: Duration) -> ClusterResult {
     ClusterResult {
         cluster: cluster.to_string(),
         status: Status::Cancelled,
-        duration_ms: 0,
+        duration_ms: millis(duration),
         output: None,
         error: Some("cancelled: the run was interrupted".to_string()),
         stdout: String::new(),

@@ -541,6 +541,31 @@ current-context: prod-east
     }
 
     #[test]
+    fn listed_cluster_with_unknown_context_names_entry_and_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(dir.path(), "fleet.yaml", TWO_CONTEXTS);
+        let sources = Sources {
+            clusters: vec![crate::config::ClusterEntry {
+                name: "east".to_string(),
+                kubeconfig: file.clone(),
+                context: Some("nope".to_string()),
+                labels: BTreeMap::new(),
+            }],
+            ..Sources::default()
+        };
+        let error = Inventory::from_sources(&sources).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "cluster `east` cannot be used: unknown context `nope`: known contexts are \
+                 `prod-east`, `prod-west` (in `{}`): fix the entry's context or kubeconfig in \
+                 lazyhost.toml",
+                file.display()
+            )
+        );
+    }
+
+    #[test]
     fn duplicate_names_across_sources_are_rejected() {
         let dir = tempfile::tempdir().unwrap();
         let file = write(dir.path(), "fleet.yaml", TWO_CONTEXTS);

@@ -310,7 +310,14 @@ fn read_entry(entry: &ClusterEntry) -> Result<Arc<ClusterConfig>, InventoryError
         &Entries::of(&kubeconfig),
         context,
         entry.name.clone(),
-    )?;
+    )
+    .map_err(|error| InventoryError::Unusable {
+        cluster: entry.name.clone(),
+        reason: format!(
+            "{error} (in `{}`): fix the entry's context or kubeconfig in lazyhost.toml",
+            entry.kubeconfig.display()
+        ),
+    })?;
     let mut cluster = Arc::unwrap_or_clone(cluster);
     cluster.labels = entry.labels.clone();
     Ok(Arc::new(cluster))
