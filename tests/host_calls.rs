@@ -9,7 +9,16 @@ use serde_json::json;
 #[test]
 fn api_tour_on_simulated_cluster() {
     let component = plugin("api_tour");
-    let output = lazyhost(&["run", arg(&component), "--sim", "2", "-o", "json"]);
+    let output = lazyhost(&[
+        "run",
+        arg(&component),
+        "--sim",
+        "2",
+        "--allow",
+        "write",
+        "-o",
+        "json",
+    ]);
     assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
     let document = json(&output);
     let tour = &document["results"][0]["output"];
@@ -61,7 +70,7 @@ fn api_tour_on_simulated_cluster() {
             "namespaces_status": 200,
             "namespaces": ["default", "kube-system", "payments", "shop"],
             "missing_status": 404,
-            "outside_api": "invalid: invalid path `/metrics`: use /version or an API path starting with /api/ or /apis/",
+            "outside_api": "denied: get `/metrics`: not an API path: use /version, /api/... or /apis/...",
         })
     );
     assert_eq!(

@@ -21,6 +21,7 @@ pub mod inventory;
 pub mod monitor;
 pub mod output;
 pub mod plugin;
+pub mod policy;
 pub mod pool;
 pub mod run;
 pub(crate) mod selector;

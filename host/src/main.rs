@@ -14,6 +14,7 @@ use lazyhost::inventory::{ClusterConfig, Inventory, Sources, in_cluster};
 use lazyhost::monitor::{ConfigStats, MemoryWatch, Monitor};
 use lazyhost::output::{self, ClusterRow, Format};
 use lazyhost::plugin::{HostContext, Limits, PluginRuntime};
+use lazyhost::policy::Policy;
 use lazyhost::run::{RunOptions, run_plugin};
 use lazyhost::sim::{Fleet, FleetFile, FleetOptions, Listen, UserAuth};
 
@@ -85,6 +86,13 @@ struct RunArgs {
     /// Argument passed to the plugin; repeatable.
     #[arg(long = "arg", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     args: Vec<(String, String)>,
+    /// Grant the plugin more than reading every resource but Secrets:
+    /// write, secrets, or a subresource such as pods/exec; repeatable.
+    #[arg(long = "allow", value_name = "GRANT", value_parser = parse_grant)]
+    allow: Vec<String>,
+    /// Limit the plugin to this namespace; repeatable [default: every namespace]
+    #[arg(long = "allow-namespace", value_name = "NAMESPACE")]
+    allow_namespaces: Vec<String>,
     /// Output format.
     #[arg(short, long, value_enum, default_value = "table")]
     output: Format,
@@ -202,6 +210,11 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+fn parse_grant(text: &str) -> Result<String, String> {
+    Policy::default().grant(text)?;
+    Ok(text.to_string())
+}
+
 fn parse_key_value(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
@@ -287,7 +300,14 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
         pool_config,
     ));
     watch_memory(&monitor, &pool, &config);
-    let context = Arc::new(HostContext::new(pool, monitor, targets.clone()));
+    let mut policy = Policy {
+        namespaces: args.allow_namespaces.iter().cloned().collect(),
+        ..Policy::default()
+    };
+    for grant in &args.allow {
+        policy.grant(grant).map_err(anyhow::Error::msg)?;
+    }
+    let context = Arc::new(HostContext::new(pool, monitor, targets.clone()).with_policy(policy));
     let options = RunOptions {
         concurrency: usize::from(args.concurrency),
         limits: Limits {

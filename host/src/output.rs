@@ -53,6 +53,7 @@ pub fn report_table(report: &Report) -> String {
         }
     }
 
+    let _ = write!(text, "\ngranted: {}", report.policy);
     let summary = &report.summary;
     let noun = if summary.total == 1 {
         "cluster"
@@ -436,6 +437,7 @@ mod tests {
             stderr: String::new(),
         };
         Report {
+            policy: "read-only; every namespace; no Secrets".to_string(),
             plugin: "audit".to_string(),
             results: vec![ok, failed],
             summary: Summary {
@@ -457,6 +459,7 @@ sim-1    ok      12ms      {\"pods\":3}
   | sim-1: 3 pods
 sim-22   error   1.5s      plugin trapped: unreachable
 
+granted: read-only; every namespace; no Secrets
 2 clusters: 1 ok, 1 failed, 0 cancelled in 1.5s
 ";
         assert_eq!(report_table(&report()), expected);

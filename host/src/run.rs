@@ -79,6 +79,8 @@ pub struct Summary {
 pub struct Report {
     /// Name of the plugin that ran.
     pub plugin: String,
+    /// What the plugin was granted, in one line.
+    pub policy: String,
     /// One result per target cluster.
     pub results: Vec<ClusterResult>,
     /// Counts over the results.
@@ -143,6 +145,7 @@ pub async fn run_plugin(
     let summary = summarize(&results, started.elapsed());
     Report {
         plugin: plugin.name().to_string(),
+        policy: context.policy().summary(),
         results,
         summary,
         interrupted,

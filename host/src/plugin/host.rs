@@ -18,6 +18,7 @@ use super::bindings::{client, kube_client, stats, types};
 use crate::cluster::{ClusterClient, ErrorKind, KubePool, ListOptions, ObjectRef, RequestError};
 use crate::inventory::ClusterConfig;
 use crate::monitor::{ConfigStats, Monitor};
+use crate::policy::{Access, Denial, Policy, Verb};
 
 /// The state shared by every invocation of one plugin: the pool, the
 /// monitor and the clusters the plugin may use.
@@ -25,6 +26,7 @@ pub struct HostContext {
     pool: Arc<KubePool>,
     monitor: Arc<Monitor>,
     clusters: Vec<Arc<ClusterConfig>>,
+    policy: Policy,
 }
 
 impl HostContext {
@@ -38,7 +40,29 @@ impl HostContext {
             pool,
             monitor,
             clusters,
+            policy: Policy::default(),
         }
+    }
+
+    /// Sets what the plugin may do on its clusters; the default reads
+    /// every resource but Secrets.
+    #[must_use]
+    pub fn with_policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Returns what the plugin may do on its clusters.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Checks `access` against the policy; a denial is logged and becomes
+    /// the interface's `denied` error.
+    fn authorize(&self, cluster: &str, access: &Access) -> Result<(), types::Error> {
+        self.policy
+            .check(access)
+            .map_err(|denial| deny(cluster, denial))
     }
 
     /// Returns the pool.
@@ -105,6 +129,33 @@ async fn checkout(
         .checkout(cluster)
         .await
         .map_err(|error| to_wit_error(RequestError::from(error)))
+}
+
+fn deny(cluster: &str, denial: Denial) -> types::Error {
+    tracing::warn!(cluster, rule = denial.rule, message = %denial.message, "host call denied by the policy");
+    types::Error::Denied(denial.message)
+}
+
+/// Checks a typed call on `resource` against the policy, resolving the
+/// name the plugin typed to the resource type first.
+fn authorize_typed(
+    context: &HostContext,
+    client: &ClusterClient,
+    cluster: &str,
+    (action, verb): (&str, Verb),
+    resource: &str,
+    namespace: Option<&str>,
+) -> Result<(), types::Error> {
+    let resource_type = client.resolve(resource).map_err(to_wit_error)?;
+    let access = Access {
+        action: action.to_string(),
+        verb,
+        resource: resource_type.plural.clone(),
+        subresource: None,
+        namespace: namespace.map(str::to_string),
+        namespaced: resource_type.namespaced,
+    };
+    context.authorize(cluster, &access)
 }
 
 /// Converts a request error into the interface's error variant.
@@ -186,6 +237,8 @@ impl client::Host for HostState {
         path: String,
         body: Option<String>,
     ) -> Result<types::HttpResponse, types::Error> {
+        let access = Access::of_raw(&method, &path).map_err(|denial| deny(&cluster, denial))?;
+        self.context.authorize(&cluster, &access)?;
         let client = checkout(Arc::clone(&self.context), &cluster, "request").await?;
         let (status, body) = client
             .request(&method, &path, body.as_deref())
@@ -203,6 +256,9 @@ impl kube_client::Host for HostState {
         options: kube_client::ListOptions,
     ) -> Result<String, types::Error> {
         let client = checkout(Arc::clone(&self.context), &cluster, "list").await?;
+        let list = ("list", Verb::Read);
+        let namespace = options.namespace.as_deref();
+        authorize_typed(&self.context, &client, &cluster, list, &resource, namespace)?;
         let options = ListOptions {
             namespace: options.namespace,
             label_selector: options.label_selector,
@@ -221,6 +277,15 @@ impl kube_client::Host for HostState {
         name: String,
     ) -> Result<String, types::Error> {
         let client = checkout(Arc::clone(&self.context), &cluster, "get").await?;
+        let get = ("get", Verb::Read);
+        authorize_typed(
+            &self.context,
+            &client,
+            &cluster,
+            get,
+            &resource,
+            namespace.as_deref(),
+        )?;
         let object = ObjectRef {
             resource: &resource,
             namespace: namespace.as_deref(),
@@ -237,6 +302,19 @@ impl kube_client::Host for HostState {
         object: String,
     ) -> Result<String, types::Error> {
         let client = checkout(Arc::clone(&self.context), &cluster, "create").await?;
+        let in_object = serde_json::from_str::<serde_json::Value>(&object)
+            .ok()
+            .and_then(|value| value["metadata"]["namespace"].as_str().map(str::to_string));
+        let target = namespace.clone().or(in_object);
+        let create = ("create", Verb::Write);
+        authorize_typed(
+            &self.context,
+            &client,
+            &cluster,
+            create,
+            &resource,
+            target.as_deref(),
+        )?;
         let result = client
             .create(&resource, namespace.as_deref(), &object)
             .await;
@@ -253,6 +331,16 @@ impl kube_client::Host for HostState {
         patch: String,
     ) -> Result<String, types::Error> {
         let client = checkout(Arc::clone(&self.context), &cluster, "patch").await?;
+        let patch_call = ("patch", Verb::Write);
+        let target = namespace.as_deref();
+        authorize_typed(
+            &self.context,
+            &client,
+            &cluster,
+            patch_call,
+            &resource,
+            target,
+        )?;
         let object = ObjectRef {
             resource: &resource,
             namespace: namespace.as_deref(),
@@ -271,6 +359,15 @@ impl kube_client::Host for HostState {
         name: String,
     ) -> Result<(), types::Error> {
         let client = checkout(Arc::clone(&self.context), &cluster, "delete").await?;
+        let delete = ("delete", Verb::Write);
+        authorize_typed(
+            &self.context,
+            &client,
+            &cluster,
+            delete,
+            &resource,
+            namespace.as_deref(),
+        )?;
         let object = ObjectRef {
             resource: &resource,
             namespace: namespace.as_deref(),

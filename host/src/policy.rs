@@ -1,0 +1,565 @@
+//! What a plugin may do on the clusters it runs on.
+//!
+//! A plugin reads every resource but Secrets unless its operator grants
+//! more. Writes need the `write` grant: create, patch, delete, and any raw
+//! request other than GET or HEAD. Secrets need the `secrets` grant, and
+//! namespaces can be limited to a list. Subresources that run commands in
+//! workloads, reach into them or mint credentials are denied unless
+//! granted by name: `pods/exec`, `pods/attach`, `pods/portforward`, the
+//! `proxy` subresources and `serviceaccounts/token`.
+//!
+//! Every host call is checked before it reaches a cluster. A raw request
+//! is checked on its path, which must be in normal form: no empty, `.` or
+//! `..` segment and no percent-encoded `/`, `\` or `.`, so that a path
+//! cannot name one resource to the policy and another to the server.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// Subresources denied unless granted by name, as `resource/subresource`.
+const GUARDED_SUBRESOURCES: &[&str] = &[
+    "pods/exec",
+    "pods/attach",
+    "pods/portforward",
+    "pods/proxy",
+    "services/proxy",
+    "nodes/proxy",
+    "serviceaccounts/token",
+];
+
+/// The grants of one plugin.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// Whether the plugin may create, patch and delete.
+    pub write: bool,
+    /// Whether the plugin may use Secrets.
+    pub secrets: bool,
+    /// Namespaces the plugin may use; empty allows every namespace.
+    pub namespaces: BTreeSet<String>,
+    /// Guarded subresources granted by name, such as `pods/exec`.
+    pub subresources: BTreeSet<String>,
+}
+
+/// Whether a request reads or changes the cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verb {
+    /// get, list, watch: GET and HEAD.
+    Read,
+    /// create, update, patch, delete: every other method.
+    Write,
+}
+
+/// A request in the terms the policy checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Access {
+    /// The request's verb as a user would name it, such as `list`.
+    pub action: String,
+    /// Whether it reads or writes.
+    pub verb: Verb,
+    /// The resource's plural name, such as `pods`; empty for discovery.
+    pub resource: String,
+    /// The subresource, such as `exec`.
+    pub subresource: Option<String>,
+    /// The namespace, or `None` for cluster-scoped objects and requests
+    /// across every namespace.
+    pub namespace: Option<String>,
+    /// Whether the resource lives in namespaces.
+    pub namespaced: bool,
+}
+
+/// A request the policy refused: the rule and what would allow it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Denial {
+    /// The rule that refused it: `write`, `secrets`, `namespace`,
+    /// `subresource` or `path`.
+    pub rule: &'static str,
+    /// The message for the plugin and the log.
+    pub message: String,
+}
+
+impl Policy {
+    /// Adds one grant as `--allow` takes it: `write`, `secrets`, or a
+    /// guarded subresource such as `pods/exec`.
+    ///
+    /// # Errors
+    ///
+    /// Returns a message that lists the known grants when `grant` is not
+    /// one of them.
+    pub fn grant(&mut self, grant: &str) -> Result<(), String> {
+        match grant {
+            "write" => self.write = true,
+            "secrets" => self.secrets = true,
+            subresource if GUARDED_SUBRESOURCES.contains(&subresource) => {
+                self.subresources.insert(subresource.to_string());
+            }
+            other => {
+                return Err(format!(
+                    "unknown grant `{other}`: use write, secrets, or one of {}",
+                    GUARDED_SUBRESOURCES.join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Returns whether `access` is allowed, or the rule that denies it.
+    ///
+    /// # Errors
+    ///
+    /// Returns a [`Denial`] naming the rule and the grant that would
+    /// allow the request.
+    pub fn check(&self, access: &Access) -> Result<(), Denial> {
+        let request = access.describe();
+        if let Some(subresource) = &access.subresource {
+            let name = format!("{}/{subresource}", access.resource);
+            if GUARDED_SUBRESOURCES.contains(&name.as_str()) && !self.subresources.contains(&name) {
+                return Err(Denial {
+                    rule: "subresource",
+                    message: format!(
+                        "{request}: {name} is denied unless granted by name: run with --allow {name}"
+                    ),
+                });
+            }
+        }
+        if access.resource == "secrets" && !self.secrets {
+            return Err(Denial {
+                rule: "secrets",
+                message: format!(
+                    "{request}: Secrets need an explicit grant: run with --allow secrets"
+                ),
+            });
+        }
+        if access.verb == Verb::Write && !self.write {
+            return Err(Denial {
+                rule: "write",
+                message: format!("{request}: the plugin is read-only: run with --allow write"),
+            });
+        }
+        self.check_namespace(access, &request)
+    }
+
+    fn check_namespace(&self, access: &Access, request: &str) -> Result<(), Denial> {
+        if self.namespaces.is_empty() {
+            return Ok(());
+        }
+        let allowed = self
+            .namespaces
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let denied = |reason: String| Denial {
+            rule: "namespace",
+            message: format!("{request}: {reason}"),
+        };
+        match (&access.namespace, access.namespaced) {
+            (Some(namespace), _) if self.namespaces.contains(namespace) => Ok(()),
+            (Some(namespace), _) => Err(denied(format!(
+                "namespace `{namespace}` is not granted; the plugin may use {allowed} \
+                 (grant more with --allow-namespace)"
+            ))),
+            (None, true) => Err(denied(format!(
+                "the plugin may use only the namespaces {allowed}: pass one of them"
+            ))),
+            // Namespaces themselves, nodes and other cluster-scoped
+            // objects: reads only, since they span every namespace.
+            (None, false) if access.verb == Verb::Read => Ok(()),
+            (None, false) => Err(denied(format!(
+                "the plugin may use only the namespaces {allowed}, so it may not write \
+                 cluster-scoped objects"
+            ))),
+        }
+    }
+
+    /// Describes the grants in one line, for the run's header.
+    pub fn summary(&self) -> String {
+        let mut parts = vec![
+            if self.write {
+                "read-write"
+            } else {
+                "read-only"
+            }
+            .to_string(),
+        ];
+        parts.push(if self.namespaces.is_empty() {
+            "every namespace".to_string()
+        } else {
+            format!(
+                "namespaces {}",
+                self.namespaces
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        });
+        parts.push(if self.secrets {
+            "Secrets granted".to_string()
+        } else {
+            "no Secrets".to_string()
+        });
+        if !self.subresources.is_empty() {
+            parts.push(
+                self.subresources
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            );
+        }
+        parts.join("; ")
+    }
+}
+
+impl fmt::Display for Policy {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&self.summary())
+    }
+}
+
+impl Access {
+    /// Describes the request for a message, such as `list secrets in
+    /// namespace shop`.
+    fn describe(&self) -> String {
+        let mut target = self.resource.clone();
+        if let Some(subresource) = &self.subresource {
+            target = format!("{target}/{subresource}");
+        }
+        match &self.namespace {
+            Some(namespace) => format!("{} {target} in namespace {namespace}", self.action),
+            None => format!("{} {target}", self.action),
+        }
+    }
+
+    /// Reads a raw request: its method and API path, which must be in
+    /// normal form.
+    ///
+    /// # Errors
+    ///
+    /// Returns a [`Denial`] with the rule `path` for a path that is not
+    /// in normal form or not an API path.
+    pub fn of_raw(method: &str, path: &str) -> Result<Self, Denial> {
+        let verb = match method.to_ascii_uppercase().as_str() {
+            "GET" | "HEAD" => Verb::Read,
+            _ => Verb::Write,
+        };
+        let action = method.to_ascii_lowercase();
+        let path_only = path.split('?').next().unwrap_or_default();
+        let invalid_path = |reason: &str| Denial {
+            rule: "path",
+            message: format!("{action} `{path}`: {reason}"),
+        };
+        let lowered = path_only.to_ascii_lowercase();
+        if ["%2f", "%5c", "%2e", "\\"]
+            .iter()
+            .any(|sneaky| lowered.contains(sneaky))
+        {
+            return Err(invalid_path(
+                "encoded `/`, `\\` or `.` is not allowed in a path; write the path plainly",
+            ));
+        }
+        let Some(rest) = path_only.strip_prefix('/') else {
+            return Err(invalid_path("the path must start with /"));
+        };
+        let segments: Vec<&str> = rest.split('/').collect();
+        if segments
+            .iter()
+            .any(|segment| segment.is_empty() || *segment == "." || *segment == "..")
+        {
+            return Err(invalid_path(
+                "empty, `.` and `..` segments are not allowed; write the path in normal form",
+            ));
+        }
+        let discovery = Self {
+            action: action.clone(),
+            verb,
+            resource: String::new(),
+            subresource: None,
+            namespace: None,
+            namespaced: false,
+        };
+        // After /api/v1 or /apis/GROUP/VERSION comes the resource part.
+        let resource_part: &[&str] = match segments.as_slice() {
+            ["version"] | ["api"] | ["apis"] | ["api", _] | ["apis", _] | ["apis", _, _] => {
+                return Ok(discovery);
+            }
+            ["api", _, rest @ ..] => rest,
+            ["apis", _, _, rest @ ..] => rest,
+            _ => {
+                return Err(invalid_path(
+                    "not an API path: use /version, /api/... or /apis/...",
+                ));
+            }
+        };
+        // As the API server reads it: after `namespaces/NAME` comes a
+        // resource, unless it is the namespace's own `status` or `finalize`.
+        let (namespace, parts) = match resource_part {
+            ["namespaces", namespace, next, rest @ ..]
+                if !matches!(*next, "status" | "finalize") =>
+            {
+                let mut parts = vec![*next];
+                parts.extend_from_slice(rest);
+                (Some((*namespace).to_string()), parts)
+            }
+            other => (None, other.to_vec()),
+        };
+        let (resource, subresource) = match parts.as_slice() {
+            [resource] | [resource, _] => ((*resource).to_string(), None),
+            [resource, _, subresource] => {
+                ((*resource).to_string(), Some((*subresource).to_string()))
+            }
+            _ => return Err(invalid_path("too many path segments for an API object")),
+        };
+        // `/api/v1/namespaces/NAME` names the namespace object itself.
+        let namespace = namespace.or_else(|| match resource_part {
+            ["namespaces", name] | ["namespaces", name, _] => Some((*name).to_string()),
+            _ => None,
+        });
+        Ok(Self {
+            action,
+            verb,
+            namespaced: namespace.is_some() && resource != "namespaces",
+            resource,
+            subresource,
+            namespace,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn typed(action: &str, verb: Verb, resource: &str, namespace: Option<&str>) -> Access {
+        Access {
+            action: action.to_string(),
+            verb,
+            resource: resource.to_string(),
+            subresource: None,
+            namespace: namespace.map(str::to_string),
+            namespaced: resource != "nodes" && resource != "namespaces",
+        }
+    }
+
+    #[test]
+    fn default_reads_everything_but_secrets() {
+        let policy = Policy::default();
+        assert!(
+            policy
+                .check(&typed("list", Verb::Read, "pods", None))
+                .is_ok()
+        );
+        assert!(
+            policy
+                .check(&typed("get", Verb::Read, "nodes", None))
+                .is_ok()
+        );
+
+        let secrets = policy
+            .check(&typed("list", Verb::Read, "secrets", Some("shop")))
+            .unwrap_err();
+        assert_eq!(secrets.rule, "secrets");
+        assert_eq!(
+            secrets.message,
+            "list secrets in namespace shop: Secrets need an explicit grant: \
+             run with --allow secrets"
+        );
+
+        let write = policy
+            .check(&typed("create", Verb::Write, "configmaps", Some("default")))
+            .unwrap_err();
+        assert_eq!(write.rule, "write");
+        assert_eq!(
+            write.message,
+            "create configmaps in namespace default: the plugin is read-only: \
+             run with --allow write"
+        );
+    }
+
+    #[test]
+    fn grants_allow_what_they_name() {
+        let policy = Policy {
+            write: true,
+            secrets: true,
+            ..Policy::default()
+        };
+        assert!(
+            policy
+                .check(&typed("delete", Verb::Write, "secrets", Some("a")))
+                .is_ok()
+        );
+        let exec = Access::of_raw("POST", "/api/v1/namespaces/a/pods/web/exec").unwrap();
+        assert_eq!(policy.check(&exec).unwrap_err().rule, "subresource");
+
+        let granted = Policy {
+            write: true,
+            subresources: BTreeSet::from(["pods/exec".to_string()]),
+            ..Policy::default()
+        };
+        assert!(granted.check(&exec).is_ok());
+    }
+
+    #[test]
+    fn namespaces_limit_every_request() {
+        let policy = Policy {
+            write: true,
+            namespaces: BTreeSet::from(["shop".to_string()]),
+            ..Policy::default()
+        };
+        assert!(
+            policy
+                .check(&typed("list", Verb::Read, "pods", Some("shop")))
+                .is_ok()
+        );
+        let other = policy
+            .check(&typed("list", Verb::Read, "pods", Some("kube-system")))
+            .unwrap_err();
+        assert_eq!(other.rule, "namespace");
+        assert_eq!(
+            other.message,
+            "list pods in namespace kube-system: namespace `kube-system` is not \
+             granted; the plugin may use shop (grant more with --allow-namespace)"
+        );
+        let everywhere = policy
+            .check(&typed("list", Verb::Read, "pods", None))
+            .unwrap_err();
+        assert_eq!(everywhere.rule, "namespace");
+        assert!(
+            policy
+                .check(&typed("list", Verb::Read, "nodes", None))
+                .is_ok()
+        );
+        let node_write = policy
+            .check(&typed("delete", Verb::Write, "nodes", None))
+            .unwrap_err();
+        assert_eq!(node_write.rule, "namespace");
+    }
+
+    #[test]
+    fn raw_paths_are_read_as_the_server_reads_them() {
+        let cases = [
+            ("GET", "/version", "", None, None),
+            ("GET", "/apis/apps/v1", "", None, None),
+            ("GET", "/api/v1/pods?limit=1", "pods", None, None),
+            (
+                "GET",
+                "/api/v1/namespaces/shop/pods",
+                "pods",
+                Some("shop"),
+                None,
+            ),
+            (
+                "GET",
+                "/api/v1/namespaces/shop/pods/web/log",
+                "pods",
+                Some("shop"),
+                Some("log"),
+            ),
+            (
+                "GET",
+                "/api/v1/namespaces/shop",
+                "namespaces",
+                Some("shop"),
+                None,
+            ),
+            (
+                "PUT",
+                "/api/v1/namespaces/shop/finalize",
+                "namespaces",
+                Some("shop"),
+                Some("finalize"),
+            ),
+            (
+                "GET",
+                "/apis/apps/v1/namespaces/shop/deployments/web",
+                "deployments",
+                Some("shop"),
+                None,
+            ),
+            (
+                "POST",
+                "/api/v1/namespaces/a/serviceaccounts/b/token",
+                "serviceaccounts",
+                Some("a"),
+                Some("token"),
+            ),
+        ];
+        for (method, path, resource, namespace, subresource) in cases {
+            let access = Access::of_raw(method, path).unwrap();
+            assert_eq!(access.resource, resource, "{path}");
+            assert_eq!(access.namespace.as_deref(), namespace, "{path}");
+            assert_eq!(access.subresource.as_deref(), subresource, "{path}");
+        }
+        assert_eq!(
+            Access::of_raw("DELETE", "/api/v1/nodes/a").unwrap().verb,
+            Verb::Write
+        );
+    }
+
+    #[test]
+    fn path_tricks_are_denied() {
+        for path in [
+            "/api/v1/namespaces/shop/../kube-system/secrets",
+            "/api/v1/namespaces/shop/./pods",
+            "/api//v1/secrets",
+            "/api/v1/namespaces/shop%2Fsecrets",
+            "/api/v1/namespaces/a/pods/web%2fexec",
+            "/api/v1/%2e%2e/secrets",
+            "/api/v1\\secrets",
+            "/metrics",
+            "api/v1/pods",
+            "/api/v1/namespaces/a/pods/web/exec/extra",
+        ] {
+            let denial = Access::of_raw("GET", path).unwrap_err();
+            assert_eq!(denial.rule, "path", "{path}");
+            assert!(
+                denial.message.starts_with(&format!("get `{path}`: ")),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn raw_secret_reads_need_the_grant() {
+        let access = Access::of_raw("GET", "/api/v1/namespaces/shop/secrets/db").unwrap();
+        assert_eq!(
+            Policy::default().check(&access).unwrap_err().rule,
+            "secrets"
+        );
+    }
+
+    #[test]
+    fn grants_are_parsed_by_name() {
+        let mut policy = Policy::default();
+        for grant in ["write", "secrets", "pods/exec"] {
+            policy.grant(grant).unwrap();
+        }
+        assert!(policy.write);
+        assert!(policy.secrets);
+        assert!(policy.subresources.contains("pods/exec"));
+        assert_eq!(
+            policy.grant("everything").unwrap_err(),
+            "unknown grant `everything`: use write, secrets, or one of pods/exec, pods/attach, \
+             pods/portforward, pods/proxy, services/proxy, nodes/proxy, serviceaccounts/token"
+        );
+    }
+
+    #[test]
+    fn summary_lists_the_grants() {
+        assert_eq!(
+            Policy::default().summary(),
+            "read-only; every namespace; no Secrets"
+        );
+        let policy = Policy {
+            write: true,
+            secrets: true,
+            namespaces: BTreeSet::from(["a".to_string(), "b".to_string()]),
+            subresources: BTreeSet::from(["pods/exec".to_string()]),
+        };
+        assert_eq!(
+            policy.summary(),
+            "read-write; namespaces a, b; Secrets granted; pods/exec"
+        );
+    }
+}
