@@ -63,3 +63,42 @@ fn unknown_grant_is_rejected() {
         stderr(&output)
     );
 }
+
+#[test]
+fn plugin_section_of_the_configuration_grants() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("lazyhost.toml");
+    std::fs::write(
+        &config,
+        "[plugins.api_tour]\nallow = [\"write\"]\nnamespaces = [\"default\"]\n",
+    )
+    .unwrap();
+    let component = plugin("api_tour");
+    let output = lazyhost(&[
+        "run",
+        arg(&component),
+        "--config",
+        arg(&config),
+        "--sim",
+        "1",
+        "--allow-namespace",
+        "shop",
+        "-o",
+        "json",
+    ]);
+
+    let document = json(&output);
+    assert_eq!(
+        document["policy"],
+        "read-write; namespaces default, shop; no Secrets"
+    );
+    // The tour writes in `default`, then lists pods across namespaces,
+    // which a namespace limit denies.
+    let result = &document["results"][0];
+    assert_eq!(
+        result["error"],
+        "denied: list pods: the plugin may use only the namespaces default, shop: \
+         pass one of them",
+        "{document}"
+    );
+}

@@ -20,6 +20,10 @@
 //! memory_warning_mb = 500
 //! evict_idle_on_pressure = true
 //!
+//! [plugins.label_fixer]      # a plugin's grants, by its file name
+//! allow = ["write"]
+//! namespaces = ["shop"]
+//!
 //! [[clusters]]
 //! name = "prod-eu"
 //! kubeconfig = "/etc/lazyhost/prod.yaml"
@@ -37,6 +41,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+use crate::policy::Policy;
 use crate::pool::PoolConfig;
 use crate::transport::TransportConfig;
 
@@ -83,6 +88,40 @@ pub struct Config {
     pub pool: PoolSection,
     /// Memory monitor settings.
     pub monitor: MonitorSection,
+    /// Grants per plugin, keyed by the plugin's name: its file name
+    /// without `.wasm`.
+    pub plugins: BTreeMap<String, PluginSection>,
+}
+
+/// A plugin's section, `[plugins.NAME]`: what the operator grants it on
+/// top of reading every resource but Secrets.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PluginSection {
+    /// Grants as `--allow` takes them: `write`, `secrets`, or a guarded
+    /// subresource such as `pods/exec`.
+    pub allow: Vec<String>,
+    /// Namespaces the plugin may use; empty allows every namespace.
+    pub namespaces: Vec<String>,
+}
+
+impl PluginSection {
+    /// Returns the policy this section grants.
+    ///
+    /// # Errors
+    ///
+    /// Fails on a grant that does not exist; [`Config::load`] has
+    /// checked them already.
+    pub fn to_policy(&self) -> Result<Policy, String> {
+        let mut policy = Policy {
+            namespaces: self.namespaces.iter().cloned().collect(),
+            ..Policy::default()
+        };
+        for grant in &self.allow {
+            policy.grant(grant)?;
+        }
+        Ok(policy)
+    }
 }
 
 /// A cluster listed in `[[clusters]]`.
@@ -294,6 +333,20 @@ impl Config {
         if pool.burst == 0 {
             return Err("key `pool.burst`: must be at least 1".to_string());
         }
+        for (name, section) in &self.plugins {
+            section
+                .to_policy()
+                .map_err(|reason| format!("key `plugins.{name}.allow`: {reason}"))?;
+            if section
+                .namespaces
+                .iter()
+                .any(|namespace| namespace.trim().is_empty())
+            {
+                return Err(format!(
+                    "key `plugins.{name}.namespaces`: a namespace name must not be empty"
+                ));
+            }
+        }
         if self.monitor.interval.is_zero() {
             return Err("key `monitor.interval`: must be longer than zero".to_string());
         }
@@ -447,6 +500,14 @@ mod tests {
                 "key `pool.keep_alive`: must be longer than zero",
             ),
             ("[pool]\nburst = 0", "key `pool.burst`: must be at least 1"),
+            (
+                "[plugins.fixer]\nallow = [\"root\"]",
+                "key `plugins.fixer.allow`: unknown grant `root`",
+            ),
+            (
+                "[plugins.fixer]\nallow_all = true",
+                "unknown field `allow_all`",
+            ),
             (
                 "[pool]\nmax_idle = \"0s\"",
                 "key `pool.max_idle`: must be longer than zero",

@@ -300,10 +300,14 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
         pool_config,
     ));
     watch_memory(&monitor, &pool, &config);
-    let mut policy = Policy {
-        namespaces: args.allow_namespaces.iter().cloned().collect(),
-        ..Policy::default()
+    // The plugin's section of lazyhost.toml, then the command line.
+    let mut policy = match config.plugins.get(plugin.name()) {
+        Some(section) => section.to_policy().map_err(anyhow::Error::msg)?,
+        None => Policy::default(),
     };
+    policy
+        .namespaces
+        .extend(args.allow_namespaces.iter().cloned());
     for grant in &args.allow {
         policy.grant(grant).map_err(anyhow::Error::msg)?;
     }
