@@ -3,7 +3,15 @@
 
 mod common;
 
+use std::sync::Arc;
+
 use common::{arg, json, lazyhost, plugin, stderr, stdout};
+use lazyhost::cluster::{KubeFactory, KubePool};
+use lazyhost::inventory::Inventory;
+use lazyhost::monitor::Monitor;
+use lazyhost::plugin::{HostContext, Limits, PluginRuntime};
+use lazyhost::run::{RunOptions, run_plugin};
+use lazyhost::sim::{Fleet, FleetOptions};
 
 #[test]
 fn writes_are_denied_without_the_grant() {
@@ -101,4 +109,53 @@ fn plugin_section_of_the_configuration_grants() {
          pass one of them",
         "{document}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denials_are_counted_in_the_statistics() {
+    let fleet = Fleet::start(FleetOptions {
+        clusters: 2,
+        ..FleetOptions::default()
+    })
+    .await
+    .expect("fleet starts");
+    let inventory = Arc::new(Inventory::from_kubeconfig(fleet.kubeconfig(), "test fleet").unwrap());
+    let monitor = Arc::new(Monitor::new());
+    let pool = Arc::new(KubePool::new(
+        Arc::clone(&inventory),
+        KubeFactory::new(Arc::clone(&monitor)),
+    ));
+    let targets = inventory.clusters().to_vec();
+    let context = Arc::new(HostContext::new(pool, monitor, targets.clone()));
+    let runtime = PluginRuntime::new().unwrap();
+    let tour = Arc::new(runtime.load(&plugin("api_tour")).unwrap());
+    let options = RunOptions {
+        concurrency: 2,
+        limits: Limits::default(),
+        args: Vec::new(),
+    };
+
+    let report = run_plugin(
+        tour,
+        Arc::clone(&context),
+        &targets,
+        &options,
+        std::future::pending(),
+    )
+    .await;
+
+    // Each invocation stops at its first write, which the default denies.
+    assert_eq!(report.summary.error, 2);
+    assert_eq!(context.snapshot().policy_denials, 2);
+    for cluster in ["sim-1", "sim-2"] {
+        let counts = fleet.counts(cluster).unwrap();
+        assert!(
+            !counts
+                .requests_by_verb_path
+                .keys()
+                .any(|key| key.starts_with("create ")),
+            "a denied write reached {cluster}: {counts:?}"
+        );
+    }
+    fleet.shutdown().await;
 }

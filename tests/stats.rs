@@ -133,6 +133,7 @@ async fn snapshot_after_known_workload() {
     assert_eq!(snapshot.http_throttled_requests, 0);
     assert_eq!(snapshot.http_retried_reads, 0);
     assert_eq!(snapshot.http_credential_refreshes, 0);
+    assert_eq!(snapshot.policy_denials, 0);
     assert!(snapshot.memory_usage_mb > 1.0);
     assert!(snapshot.system_memory_mb > snapshot.memory_usage_mb);
     assert!(snapshot.tasks > 0);
@@ -182,6 +183,7 @@ fn stats_command_json_after_check() {
         "http_credential_refreshes",
         "tls_configs_built",
         "tls_configs_shared",
+        "policy_denials",
     ];
     expected_keys.sort_unstable();
     assert_eq!(keys, expected_keys);
@@ -208,6 +210,7 @@ fn stats_command_json_after_check() {
     assert_eq!(snapshot["http_throttled_requests"], 0);
     assert_eq!(snapshot["http_retried_reads"], 0);
     assert_eq!(snapshot["http_credential_refreshes"], 0);
+    assert_eq!(snapshot["policy_denials"], 0);
     assert!(snapshot["memory_usage_mb"].as_f64().unwrap() > 1.0);
     assert!(snapshot["tasks"].as_u64().unwrap() > 0);
 
@@ -342,11 +345,12 @@ fn stats_command_table_after_check() {
         "http_credential_refreshes  0",
         "tls_configs_built          1",
         "tls_configs_shared         2",
+        "policy_denials             0",
         "",
     ];
-    assert_eq!(lines[7..20], rest);
+    assert_eq!(lines[7..21], rest);
 
-    let header: Vec<&str> = lines[20]
+    let header: Vec<&str> = lines[21]
         .split("  ")
         .map(str::trim)
         .filter(|cell| !cell.is_empty())
@@ -366,9 +370,9 @@ fn stats_command_table_after_check() {
         "ALL P99 MS",
     ];
     assert_eq!(header, expected_header);
-    assert_eq!(lines.len(), 24, "{text}");
+    assert_eq!(lines.len(), 25, "{text}");
     for (line, (cluster, count)) in
-        lines[21..]
+        lines[22..]
             .iter()
             .zip([("sim-1", "6"), ("sim-2", "5"), ("sim-3", "6")])
     {

@@ -196,6 +196,8 @@ pub struct Snapshot {
     pub tls_configs_built: u64,
     /// Client starts that reused a rustls configuration already built.
     pub tls_configs_shared: u64,
+    /// Host calls that a plugin's policy denied.
+    pub policy_denials: u64,
 }
 
 /// Collects request figures and reads memory.
@@ -203,6 +205,7 @@ pub struct Monitor {
     started: Instant,
     series: Mutex<BTreeMap<(String, String), Series>>,
     memory_warnings: std::sync::atomic::AtomicU64,
+    policy_denials: std::sync::atomic::AtomicU64,
     transport: std::sync::Arc<TransportCounters>,
 }
 
@@ -212,6 +215,7 @@ impl Default for Monitor {
             started: Instant::now(),
             series: Mutex::default(),
             memory_warnings: std::sync::atomic::AtomicU64::new(0),
+            policy_denials: std::sync::atomic::AtomicU64::new(0),
             transport: std::sync::Arc::default(),
         }
     }
@@ -302,6 +306,12 @@ impl Monitor {
         entry.current.record(micros);
     }
 
+    /// Counts one host call denied by a plugin's policy.
+    pub fn record_denial(&self) {
+        self.policy_denials
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Returns the counters the clusters' HTTP stacks add to.
     pub fn transport(&self) -> &std::sync::Arc<TransportCounters> {
         &self.transport
@@ -332,6 +342,7 @@ impl Monitor {
             http_credential_refreshes: counter(&self.transport.credential_refreshes),
             tls_configs_built: counter(&self.transport.tls_configs_built),
             tls_configs_shared: counter(&self.transport.tls_configs_shared),
+            policy_denials: counter(&self.policy_denials),
         };
 
         let window = self.window();

@@ -280,6 +280,7 @@ pub fn stats_table(snapshot: &Snapshot) -> String {
             "tls_configs_shared",
             snapshot.tls_configs_shared.to_string(),
         ),
+        ("policy_denials", snapshot.policy_denials.to_string()),
     ]
     .map(|(key, value)| [key.to_string(), value]);
     let widths = column_widths(&[String::new(), String::new()], &figures);
@@ -523,6 +524,7 @@ granted: read-only; every namespace; no Secrets
             http_credential_refreshes: 1,
             tls_configs_built: 1,
             tls_configs_shared: 2,
+            policy_denials: 3,
         }
     }
 
@@ -548,6 +550,7 @@ http_retried_reads         2
 http_credential_refreshes  1
 tls_configs_built          1
 tls_configs_shared         2
+policy_denials             3
 
 CLUSTER  VERB  COUNT  ERRORS  AVG MS  RECENT  P50 MS  P95 MS  P99 MS  ALL P50 MS  ALL P95 MS  ALL P99 MS
 sim-1    list  12     1       2.500   4       1.152   3.584   3.584   0.960       13.312      13.312
@@ -561,7 +564,7 @@ sim-1    list  12     1       2.500   4       1.152   3.584   3.584   0.960     
         snapshot.latencies.clear();
         let text = stats_table(&snapshot);
         assert!(
-            text.ends_with("tls_configs_shared         2\n\nno requests recorded\n"),
+            text.ends_with("policy_denials             3\n\nno requests recorded\n"),
             "{text}"
         );
     }

@@ -60,9 +60,10 @@ impl HostContext {
     /// Checks `access` against the policy; a denial is logged and becomes
     /// the interface's `denied` error.
     fn authorize(&self, cluster: &str, access: &Access) -> Result<(), types::Error> {
-        self.policy
-            .check(access)
-            .map_err(|denial| deny(cluster, denial))
+        self.policy.check(access).map_err(|denial| {
+            self.monitor.record_denial();
+            deny(cluster, denial)
+        })
     }
 
     /// Returns the pool.
@@ -237,7 +238,10 @@ impl client::Host for HostState {
         path: String,
         body: Option<String>,
     ) -> Result<types::HttpResponse, types::Error> {
-        let access = Access::of_raw(&method, &path).map_err(|denial| deny(&cluster, denial))?;
+        let access = Access::of_raw(&method, &path).map_err(|denial| {
+            self.context.monitor.record_denial();
+            deny(&cluster, denial)
+        })?;
         self.context.authorize(&cluster, &access)?;
         let client = checkout(Arc::clone(&self.context), &cluster, "request").await?;
         let (status, body) = client
