@@ -11,7 +11,7 @@
 //!   with the same builder before the first request.
 //!
 //! It prints time to ready, resident memory at ready and after touching
-//! 10% of the clusters, and the heap each live client holds: with its
+//! 10% of the clusters, and the heap each live client uses: with its
 //! connection open, and after the pool's keep-alive has closed it.
 
 use std::path::Path;
@@ -30,7 +30,7 @@ const SIZES: [usize; 3] = [10, 100, 1000];
 const KEEP_ALIVE: Duration = Duration::from_secs(2);
 
 /// Heap accounting: the benchmark's own allocator counts the bytes live,
-/// so the memory each client holds is measured exactly, apart from the
+/// so the memory each client uses is measured exactly, apart from the
 /// allocator's own overhead and the resident memory figure's noise.
 #[allow(unsafe_code, reason = "a counting global allocator needs GlobalAlloc")]
 mod heap {

@@ -125,7 +125,7 @@ async fn missing_service_account_token_is_named() {
     fleet.shutdown().await;
 }
 
-/// A forward proxy that only tunnels: it answers `CONNECT host:port` when
+/// A forward proxy that only tunnels: it accepts `CONNECT host:port` when
 /// the request carries `authorization`, and counts the tunnels it opened.
 struct TunnelProxy {
     address: std::net::SocketAddr,
@@ -231,7 +231,7 @@ async fn proxy_url_tunnels_with_its_credentials() {
     let sim1_address = fleet.cluster_url("sim-1").unwrap();
     let sim1_address = sim1_address.trim_start_matches("https://");
     // Discovery reads groups in parallel, so the client may open a few
-    // connections; every one of sim-1's goes through the proxy, and none
+    // connections. Every one of sim-1's goes through the proxy, and none
     // of sim-2's does.
     let tunnels = proxy.tunnels.load(Ordering::SeqCst);
     let targets = proxy.targets.lock().clone();

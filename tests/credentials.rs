@@ -332,7 +332,7 @@ async fn fleet_with_token_file(dir: &Path) -> (Fleet, KubePool, PathBuf) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rotated_token_file_is_read_again_after_one_401() {
+async fn rotated_token_file_reread_after_401() {
     let dir = tempfile::tempdir().unwrap();
     let (fleet, pool, token_file) = fleet_with_token_file(dir.path()).await;
 

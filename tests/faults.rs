@@ -160,7 +160,7 @@ async fn persistent_503_fails_after_three_retries() {
     fleet.shutdown().await;
 
     // The client's first read, /version, is tried once and retried three
-    // times; then the start fails with the server's message, and the
+    // times. Then the start fails with the server's message, and the
     // pool's backoff keeps later calls from dialling again.
     assert_healthy_ok(&document);
     let error = faulty_error(&document);

@@ -10,8 +10,8 @@
 //!
 //! Every host call is checked before it reaches a cluster. A raw request
 //! is checked on its path, which must be in normal form: no empty, `.` or
-//! `..` segment and no percent-encoded `/`, `\` or `.`, so that a path
-//! cannot name one resource to the policy and another to the server.
+//! `..` segment and no percent-encoded `/`, `\` or `.`. So a path cannot
+//! name one resource to the policy and another to the server.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -437,7 +437,7 @@ mod tests {
     }
 
     #[test]
-    fn raw_paths_are_read_as_the_server_reads_them() {
+    fn raw_paths_parse_like_the_server() {
         let cases = [
             ("GET", "/version", "", None, None),
             ("GET", "/apis/apps/v1", "", None, None),

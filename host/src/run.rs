@@ -79,7 +79,7 @@ pub struct Summary {
 pub struct Report {
     /// Name of the plugin that ran.
     pub plugin: String,
-    /// What the plugin was granted, in one line.
+    /// The plugin's grants, in one line.
     pub policy: String,
     /// One result per target cluster.
     pub results: Vec<ClusterResult>,

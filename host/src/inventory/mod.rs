@@ -541,7 +541,7 @@ current-context: prod-east
     }
 
     #[test]
-    fn listed_cluster_with_unknown_context_names_entry_and_file() {
+    fn entry_unknown_context_names_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = write(dir.path(), "fleet.yaml", TWO_CONTEXTS);
         let sources = Sources {

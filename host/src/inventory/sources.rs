@@ -236,7 +236,8 @@ pub(super) fn config_hash(entries: &Entries<'_>, context: &str, cluster: &str) -
 
     let mut hasher = Md5::new();
     let canonical = (named_context, named_cluster, named_user);
-    // Writing into a Vec cannot fail, and these types always serialize.
+    // Kubeconfig entries have string keys only, so serializing them to JSON
+    // cannot fail.
     let text = serde_json::to_vec(&canonical).unwrap_or_default();
     hasher.update(&text);
     let cluster_files = named_cluster

@@ -139,6 +139,9 @@ fn deny(cluster: &str, denial: Denial) -> types::Error {
 
 /// Checks a typed call on `resource` against the policy, resolving the
 /// name the plugin typed to the resource type first.
+///
+/// NOTE: resolving needs the cluster's discovery table, so a denied typed
+/// call may still start the cluster's client; the request itself is never sent.
 fn authorize_typed(
     context: &HostContext,
     client: &ClusterClient,

@@ -44,7 +44,7 @@ pub(super) enum Auth {
     TokenFile(Arc<TokenFile>),
 }
 
-/// What a refresh after a 401 did.
+/// The outcome of a credential refresh after a 401.
 pub(super) enum Refreshed {
     /// The credential cannot be refreshed, or the refresh failed.
     No,
@@ -149,7 +149,7 @@ fn exec_command(config: &kube::Config) -> Option<String> {
 }
 
 /// Turns kube's credential errors into messages that name the plugin and
-/// say what to do; kube's own text carries the process's debug output.
+/// say what to do, because kube's own text contains the process's debug output.
 fn credential_error(error: kube::Error, command: Option<&str>) -> ConnectError {
     use kube::client::AuthError;
 
@@ -202,12 +202,21 @@ impl TokenFile {
     /// Returns the header to send, reading the file again when the token
     /// is due; a failed read keeps the last good token.
     fn header(&self) -> HeaderValue {
-        let due = self.current.lock().1.elapsed() >= TOKEN_FILE_RELOAD;
-        if due && let Err(error) = self.reload() {
-            tracing::warn!(%error, "keeping the last token read");
-            self.current.lock().1 = Instant::now();
+        let (header, read_at) = self.current.lock().clone();
+        if read_at.elapsed() < TOKEN_FILE_RELOAD {
+            return header;
         }
-        self.current.lock().0.clone()
+        match read_token(&self.path) {
+            Ok(fresh) => {
+                *self.current.lock() = (fresh.clone(), Instant::now());
+                fresh
+            }
+            Err(error) => {
+                tracing::warn!(%error, "failed to read the token file again; keeping the last token");
+                *self.current.lock() = (header.clone(), Instant::now());
+                header
+            }
+        }
     }
 
     /// Reads the file again now.
@@ -235,7 +244,7 @@ fn read_token(path: &Path) -> Result<HeaderValue, String> {
     }
     let mut header = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
         format!(
-            "token file `{}` holds characters a token cannot have; \
+            "token file `{}` contains characters a token cannot have; \
              it must hold one bearer token",
             path.display()
         )

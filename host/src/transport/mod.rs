@@ -10,7 +10,7 @@
 //!   client keeps at most `pool.idle_connections` idle ones, so a live
 //!   client keeps no socket it does not need;
 //! - requests to one cluster pass a token bucket (`pool.requests_per_second`
-//!   and `pool.burst`), and a 429 reply's `Retry-After` holds every request
+//!   and `pool.burst`), and a 429 reply's `Retry-After` pauses every request
 //!   to that cluster until the time has passed;
 //! - a read that got 429, 502, 503 or 504 is sent again, at most three
 //!   times, after `Retry-After` or a wait of 250 ms that doubles, but never
@@ -59,7 +59,7 @@ pub struct TransportConfig {
     /// Requests to one cluster that may go at once before the average applies.
     pub burst: u32,
     /// Longest wait before a read is sent again after a 429, 502, 503 or
-    /// 504 reply; when the server asks for longer, its reply is returned.
+    /// 504 reply. When the server requests a longer wait, its reply is returned.
     pub max_retry_wait: Duration,
 }
 
@@ -105,7 +105,7 @@ pub struct TransportCounters {
 /// The rustls configurations in use, keyed by what makes them differ, so
 /// that clients with equal TLS settings share one.
 ///
-/// An entry lives as long as some client holds its configuration.
+/// An entry lives as long as some client keeps its configuration.
 #[derive(Debug, Default)]
 pub struct TlsCache {
     configs: Mutex<HashMap<[u8; 16], Weak<rustls::ClientConfig>>>,
@@ -185,7 +185,7 @@ type HttpService = BoxCloneSyncService<Request<Body>, Response<Incoming>, BoxErr
 /// requests go through.
 ///
 /// The credential is set up on a blocking thread, because kube runs an
-/// exec plugin synchronously; a plugin that hangs holds that thread, not
+/// exec plugin synchronously. A plugin that hangs ties up that thread, not
 /// the runtime, and the pool's start timeout ends the wait.
 pub(crate) async fn build(
     config: kube::Config,
@@ -195,10 +195,10 @@ pub(crate) async fn build(
 ) -> Result<Transport, ConnectError> {
     let credential = Credential::of(&config);
     let auth = credential.setup().await?;
-    // An exec plugin that returns a client certificate yields no header;
-    // it runs again while the TLS configuration is built, which is how
-    // kube hands out its certificate. Any other exec plugin has done its
-    // work above and is left out of the TLS configuration.
+
+    // An exec plugin that returns a client certificate yields no header,
+    // so it runs again while kube builds the TLS configuration, the only
+    // way kube hands out that certificate. Any other exec plugin is done.
     let mut tls_settings = config.clone();
     if !matches!(auth, Auth::Nothing) {
         tls_settings.auth_info.exec = None;
@@ -209,6 +209,7 @@ pub(crate) async fn build(
         .map_err(ConnectError::Build)?;
     let http = http_service(&config, rustls, settings).map_err(ConnectError::Build)?;
     let service = credential::wrap(&auth, &http);
+
     Ok(Transport {
         shared: Arc::new(Shared {
             http,
@@ -429,7 +430,7 @@ impl Shared {
             }
             retries += 1;
             if status != StatusCode::TOO_MANY_REQUESTS {
-                // A 429 holds every request through the throttle instead.
+                // A 429 pauses every request through the throttle instead.
                 tokio::time::sleep(wait).await;
             }
             self.counters.retried_reads.fetch_add(1, Ordering::Relaxed);
@@ -486,7 +487,7 @@ impl Shared {
     }
 }
 
-/// What is needed to send a read again: its method, URI and headers.
+/// The parts of a read needed to send it again: method, URI and headers.
 struct Resend {
     method: http::Method,
     uri: http::Uri,
@@ -511,7 +512,7 @@ impl Resend {
     }
 }
 
-/// Returns the wait a 429 reply asks for, in whole seconds as the API
+/// Returns the wait a 429 reply requests, in whole seconds as the API
 /// server sends it.
 fn retry_after(response: &Response<Incoming>) -> Option<Duration> {
     let value = response.headers().get(http::header::RETRY_AFTER)?;
