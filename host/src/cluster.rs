@@ -30,6 +30,11 @@ use crate::transport::{self, TlsCache, Transport, TransportConfig};
 /// also across lazyhost processes.
 pub const CLIENT_HEADER: &str = "x-lazyhost-client";
 
+/// Header naming the user a request impersonates.
+const IMPERSONATE_USER: HeaderName = HeaderName::from_static("impersonate-user");
+/// Header naming a group a request impersonates; repeated for each group.
+const IMPERSONATE_GROUP: HeaderName = HeaderName::from_static("impersonate-group");
+
 /// The pool of real cluster clients.
 pub type KubePool = Pool<KubeFactory>;
 
@@ -174,6 +179,7 @@ impl KubeFactory {
         serial: u64,
     ) -> Result<ClusterClient, ConnectError> {
         let mut config = cluster.client_config().await?;
+        let impersonates = config.auth_info.impersonate.clone();
         let identity = format!("{}/{}-{serial}", cluster.name, std::process::id());
         if let Ok(value) = HeaderValue::from_str(&identity) {
             config
@@ -207,7 +213,9 @@ impl KubeFactory {
                 version,
                 resources: self.tables.share(resources),
                 monitor: Arc::clone(&self.monitor),
+                impersonates,
             }),
+            mode: Arc::default(),
         })
     }
 }
@@ -324,6 +332,8 @@ struct Inner {
     version: Info,
     resources: Arc<ResourceTable>,
     monitor: Arc<Monitor>,
+    /// The user the kubeconfig context itself impersonates (`as`).
+    impersonates: Option<String>,
 }
 
 /// An object's address: resource type, namespace and name.
@@ -351,13 +361,46 @@ pub struct ListOptions {
     pub continue_token: Option<String>,
 }
 
+/// A Kubernetes identity that requests impersonate, through the
+/// `Impersonate-User` and `Impersonate-Group` headers, so that the cluster's
+/// own RBAC applies to them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Identity {
+    /// User name, such as `system:serviceaccount:ops:audit`.
+    pub user: String,
+    /// Groups, in addition to those the cluster gives the user.
+    pub groups: Vec<String>,
+}
+
+/// How a client sends requests on someone's behalf: as which identity, and
+/// whether writes are only checked.
+#[derive(Clone, Debug, Default)]
+pub struct RequestMode {
+    /// Sends every write as a server-side dry run (`dryRun=All`): the
+    /// server validates it and replies with what it would store, but stores
+    /// nothing.
+    pub dry_run: bool,
+    /// The identity every request impersonates.
+    pub identity: Option<Identity>,
+}
+
 /// A started client of one cluster: cheap to clone.
 #[derive(Clone)]
 pub struct ClusterClient {
     inner: Arc<Inner>,
+    mode: Arc<RequestMode>,
 }
 
 impl ClusterClient {
+    /// Returns a handle to the same client that sends requests in `mode`.
+    #[must_use]
+    pub fn with_mode(&self, mode: Arc<RequestMode>) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            mode,
+        }
+    }
+
     /// Returns the server version read when the client started.
     pub fn version(&self) -> &Info {
         &self.inner.version
@@ -421,7 +464,11 @@ impl ClusterClient {
         let value: serde_json::Value = parse_json("object", object)?;
         let from_object = value["metadata"]["namespace"].as_str();
         let path = self.object_collection(resource, namespace.or(from_object))?;
-        let request = Request::new(path).create(&PostParams::default(), object.as_bytes().to_vec());
+        let params = PostParams {
+            dry_run: self.mode.dry_run,
+            ..PostParams::default()
+        };
+        let request = Request::new(path).create(&params, object.as_bytes().to_vec());
         self.send("create", request).await
     }
 
@@ -429,15 +476,22 @@ impl ClusterClient {
     pub async fn patch(&self, object: &ObjectRef<'_>, patch: &str) -> Result<String, RequestError> {
         let value: serde_json::Value = parse_json("patch", patch)?;
         let path = self.object_collection(object.resource, object.namespace)?;
-        let request =
-            Request::new(path).patch(object.name, &PatchParams::default(), &Patch::Merge(value));
+        let params = PatchParams {
+            dry_run: self.mode.dry_run,
+            ..PatchParams::default()
+        };
+        let request = Request::new(path).patch(object.name, &params, &Patch::Merge(value));
         self.send("patch", request).await
     }
 
     /// Deletes an object.
     pub async fn delete(&self, object: &ObjectRef<'_>) -> Result<(), RequestError> {
         let path = self.object_collection(object.resource, object.namespace)?;
-        let request = Request::new(path).delete(object.name, &DeleteParams::default());
+        let params = DeleteParams {
+            dry_run: self.mode.dry_run,
+            ..DeleteParams::default()
+        };
+        let request = Request::new(path).delete(object.name, &params);
         self.send("delete", request).await.map(drop)
     }
 
@@ -449,7 +503,8 @@ impl ClusterClient {
         path: &str,
         body: Option<&str>,
     ) -> Result<(u16, String), RequestError> {
-        let request = raw_request(method, path, body)?;
+        let mut request = raw_request(method, path, body, self.mode.dry_run)?;
+        self.impersonate(&mut request)?;
         let started = Instant::now();
         let result = self.send_raw(request).await;
         let success = matches!(&result, Ok((status, _)) if *status < 400);
@@ -481,6 +536,37 @@ impl ClusterClient {
         Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
     }
 
+    /// Adds the impersonation headers of the mode's identity. A kubeconfig
+    /// context that impersonates a user itself cannot take a second identity,
+    /// since the server would see two.
+    fn impersonate(&self, request: &mut http::Request<Vec<u8>>) -> Result<(), RequestError> {
+        let Some(identity) = &self.mode.identity else {
+            return Ok(());
+        };
+        if let Some(user) = &self.inner.impersonates {
+            let message = format!(
+                "cluster `{}` already impersonates `{user}` through its kubeconfig (`as`), so \
+                 requests cannot also impersonate `{}`: remove one of the two",
+                self.inner.name, identity.user
+            );
+            return Err(RequestError::new(ErrorKind::Denied, message));
+        }
+        let value = |text: &str| {
+            HeaderValue::from_str(text).map_err(|_| {
+                let message = format!(
+                    "cannot impersonate `{text}`: a user or group name must be visible ASCII text"
+                );
+                RequestError::new(ErrorKind::Invalid, message)
+            })
+        };
+        let headers = request.headers_mut();
+        headers.insert(IMPERSONATE_USER, value(&identity.user)?);
+        for group in &identity.groups {
+            headers.append(IMPERSONATE_GROUP, value(group)?);
+        }
+        Ok(())
+    }
+
     fn object_collection(
         &self,
         resource: &str,
@@ -502,8 +588,9 @@ impl ClusterClient {
         verb: &str,
         request: Result<http::Request<Vec<u8>>, kube::core::request::Error>,
     ) -> Result<String, RequestError> {
-        let request =
+        let mut request =
             request.map_err(|error| RequestError::new(ErrorKind::Invalid, error_chain(&error)))?;
+        self.impersonate(&mut request)?;
         let started = Instant::now();
         let result = send_text(&self.inner.transport, request).await;
         self.inner
@@ -523,10 +610,12 @@ fn parse_json(what: &str, text: &str) -> Result<serde_json::Value, RequestError>
 }
 
 /// Builds a raw request, accepting only API paths and the usual methods.
+/// With `dry_run`, a write gets `dryRun=All` added to its query.
 fn raw_request(
     method: &str,
     path: &str,
     body: Option<&str>,
+    dry_run: bool,
 ) -> Result<http::Request<Vec<u8>>, RequestError> {
     let invalid = |message: String| RequestError::new(ErrorKind::Invalid, message);
     let method = match method.to_ascii_uppercase().as_str() {
@@ -557,7 +646,13 @@ fn raw_request(
     } else {
         "application/json"
     };
-    let mut builder = http::Request::builder().method(method).uri(path);
+    let uri = if dry_run && method != http::Method::GET {
+        let separator = if path.contains('?') { '&' } else { '?' };
+        format!("{path}{separator}dryRun=All")
+    } else {
+        path.to_string()
+    };
+    let mut builder = http::Request::builder().method(method).uri(uri);
     if body.is_some() {
         builder = builder.header(http::header::CONTENT_TYPE, content_type);
     }
@@ -594,14 +689,14 @@ mod tests {
 
     #[test]
     fn raw_request_accepts_api_paths_only() {
-        assert!(raw_request("get", "/api/v1/pods?limit=1", None).is_ok());
-        assert!(raw_request("GET", "/apis/apps/v1", None).is_ok());
-        assert!(raw_request("GET", "/version", None).is_ok());
+        assert!(raw_request("get", "/api/v1/pods?limit=1", None, false).is_ok());
+        assert!(raw_request("GET", "/apis/apps/v1", None, false).is_ok());
+        assert!(raw_request("GET", "/version", None, false).is_ok());
         for path in ["/metrics", "/apisx", "/api/../metrics", "http://other/api"] {
-            let error = raw_request("GET", path, None).unwrap_err();
+            let error = raw_request("GET", path, None, false).unwrap_err();
             assert_eq!(error.kind, ErrorKind::Invalid, "{path}");
         }
-        let error = raw_request("CONNECT", "/api", None).unwrap_err();
+        let error = raw_request("CONNECT", "/api", None, false).unwrap_err();
         assert_eq!(
             error.message,
             "unsupported method `CONNECT`: use GET, POST, PUT, PATCH or DELETE"
@@ -609,9 +704,33 @@ mod tests {
     }
 
     #[test]
+    fn dry_run_marks_raw_writes_only() {
+        let uri = |method, path| {
+            raw_request(method, path, None, true)
+                .unwrap()
+                .uri()
+                .to_string()
+        };
+        assert_eq!(uri("GET", "/api/v1/pods"), "/api/v1/pods");
+        assert_eq!(
+            uri("POST", "/api/v1/namespaces/a/configmaps"),
+            "/api/v1/namespaces/a/configmaps?dryRun=All"
+        );
+        assert_eq!(
+            uri("DELETE", "/api/v1/namespaces/a/pods/b?gracePeriodSeconds=0"),
+            "/api/v1/namespaces/a/pods/b?gracePeriodSeconds=0&dryRun=All"
+        );
+    }
+
+    #[test]
     fn patch_body_is_merge_patch() {
-        let request =
-            raw_request("PATCH", "/api/v1/namespaces/a/configmaps/b", Some("{}")).unwrap();
+        let request = raw_request(
+            "PATCH",
+            "/api/v1/namespaces/a/configmaps/b",
+            Some("{}"),
+            false,
+        )
+        .unwrap();
         assert_eq!(
             request.headers()[http::header::CONTENT_TYPE],
             "application/merge-patch+json"

@@ -23,6 +23,9 @@
 //! [plugins.label_fixer]      # a plugin's grants, by its file name
 //! allow = ["write"]
 //! namespaces = ["shop"]
+//! as = "system:serviceaccount:ops:label-fixer"  # impersonated by every request
+//! as_groups = ["ops"]
+//! dry_run = true             # writes are server-side dry runs
 //!
 //! [[clusters]]
 //! name = "prod-eu"
@@ -41,6 +44,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+use crate::cluster::Identity;
 use crate::policy::Policy;
 use crate::pool::PoolConfig;
 use crate::transport::TransportConfig;
@@ -103,6 +107,15 @@ pub struct PluginSection {
     pub allow: Vec<String>,
     /// Namespaces the plugin may use; empty allows every namespace.
     pub namespaces: Vec<String>,
+    /// Kubernetes user the plugin's requests impersonate, so the cluster's
+    /// RBAC applies to them too.
+    #[serde(rename = "as")]
+    pub user: Option<String>,
+    /// Groups the plugin's requests impersonate; needs `as`.
+    #[serde(rename = "as_groups")]
+    pub groups: Vec<String>,
+    /// Sends the plugin's writes as server-side dry runs.
+    pub dry_run: bool,
 }
 
 impl PluginSection {
@@ -122,6 +135,54 @@ impl PluginSection {
         }
         Ok(policy)
     }
+
+    /// Returns the identity the plugin's requests impersonate, if any.
+    ///
+    /// # Errors
+    ///
+    /// Fails on groups without a user, or on a name that cannot be sent
+    /// in a header.
+    pub fn to_identity(&self) -> Result<Option<Identity>, String> {
+        identity(self.user.as_deref(), &self.groups)
+    }
+}
+
+/// Checks an impersonated user and groups as `as` and `as_groups` (or
+/// `--as` and `--as-group`) give them.
+///
+/// # Errors
+///
+/// Fails on groups without a user, and on an empty name or one with
+/// characters other than visible ASCII and spaces.
+pub fn identity(user: Option<&str>, groups: &[String]) -> Result<Option<Identity>, String> {
+    let check = |what: &str, name: &str| {
+        if name.trim().is_empty() || !name.chars().all(|c| c.is_ascii() && !c.is_ascii_control()) {
+            Err(format!(
+                "{what} `{}` must be non-empty visible ASCII text, such as \
+                 system:serviceaccount:ops:audit",
+                name.escape_debug()
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    let Some(user) = user else {
+        return match groups.first() {
+            Some(group) => Err(format!(
+                "group `{group}` is impersonated without a user: set the user as well \
+                 (`as` in lazyhost.toml, --as on the command line)"
+            )),
+            None => Ok(None),
+        };
+    };
+    check("user", user)?;
+    for group in groups {
+        check("group", group)?;
+    }
+    Ok(Some(Identity {
+        user: user.to_string(),
+        groups: groups.to_vec(),
+    }))
 }
 
 /// A cluster listed in `[[clusters]]`.
@@ -337,6 +398,9 @@ impl Config {
             section
                 .to_policy()
                 .map_err(|reason| format!("key `plugins.{name}.allow`: {reason}"))?;
+            section
+                .to_identity()
+                .map_err(|reason| format!("key `plugins.{name}.as`: {reason}"))?;
             if section
                 .namespaces
                 .iter()
@@ -507,6 +571,14 @@ mod tests {
             (
                 "[plugins.fixer]\nallow_all = true",
                 "unknown field `allow_all`",
+            ),
+            (
+                "[plugins.fixer]\nas_groups = [\"ops\"]",
+                "key `plugins.fixer.as`: group `ops` is impersonated without a user",
+            ),
+            (
+                "[plugins.fixer]\nas = \"bot\\nImpersonate-User: admin\"",
+                "key `plugins.fixer.as`: user `bot\\nImpersonate-User: admin` must be non-empty visible ASCII text",
             ),
             (
                 "[pool]\nmax_idle = \"0s\"",

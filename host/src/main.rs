@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use lazyhost::cluster::{KubeFactory, KubePool};
-use lazyhost::config::Config;
+use lazyhost::cluster::{Identity, KubeFactory, KubePool, RequestMode};
+use lazyhost::config::{self, Config, PluginSection};
 use lazyhost::inventory::{ClusterConfig, Inventory, Sources, in_cluster};
 use lazyhost::monitor::{ConfigStats, MemoryWatch, Monitor};
 use lazyhost::output::{self, ClusterRow, Format};
@@ -93,6 +93,17 @@ struct RunArgs {
     /// Limit the plugin to this namespace; repeatable [default: every namespace]
     #[arg(long = "allow-namespace", value_name = "NAMESPACE")]
     allow_namespaces: Vec<String>,
+    /// Send every write as a server-side dry run: the clusters check it and
+    /// store nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Kubernetes user every request of the plugin impersonates, so the
+    /// cluster's RBAC applies too.
+    #[arg(long = "as", value_name = "USER")]
+    user: Option<String>,
+    /// Group to impersonate along with --as; repeatable.
+    #[arg(long = "as-group", value_name = "GROUP")]
+    groups: Vec<String>,
     /// Output format.
     #[arg(short, long, value_enum, default_value = "table")]
     output: Format,
@@ -210,6 +221,18 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// Returns the identity the plugin's requests impersonate: `--as` and
+/// `--as-group` replace the user and groups of the plugin's section.
+fn request_identity(args: &RunArgs, section: &PluginSection) -> anyhow::Result<Option<Identity>> {
+    let user = args.user.as_deref().or(section.user.as_deref());
+    let groups = if args.groups.is_empty() {
+        &section.groups
+    } else {
+        &args.groups
+    };
+    config::identity(user, groups).map_err(|reason| anyhow::anyhow!("--as: {reason}"))
+}
+
 fn parse_grant(text: &str) -> Result<String, String> {
     Policy::default().grant(text)?;
     Ok(text.to_string())
@@ -260,7 +283,8 @@ fn init_logging(cli: &Cli) {
         (_, 2..) => "lazyhost=trace",
         (_, 1) => "lazyhost=debug",
         (Command::Sim(_), 0) => "lazyhost=info",
-        (_, 0) => "lazyhost=warn",
+        // Audit lines of writes are always shown.
+        (_, 0) => "lazyhost=warn,lazyhost::audit=info",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
@@ -301,17 +325,27 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
     ));
     watch_memory(&monitor, &pool, &config);
     // The plugin's section of lazyhost.toml, then the command line.
-    let mut policy = match config.plugins.get(plugin.name()) {
-        Some(section) => section.to_policy().map_err(anyhow::Error::msg)?,
-        None => Policy::default(),
-    };
+    let section = config
+        .plugins
+        .get(plugin.name())
+        .cloned()
+        .unwrap_or_default();
+    let mut policy = section.to_policy().map_err(anyhow::Error::msg)?;
     policy
         .namespaces
         .extend(args.allow_namespaces.iter().cloned());
     for grant in &args.allow {
         policy.grant(grant).map_err(anyhow::Error::msg)?;
     }
-    let context = Arc::new(HostContext::new(pool, monitor, targets.clone()).with_policy(policy));
+    let mode = RequestMode {
+        dry_run: args.dry_run || section.dry_run,
+        identity: request_identity(&args, &section)?,
+    };
+    let context = Arc::new(
+        HostContext::new(pool, monitor, targets.clone())
+            .with_policy(policy)
+            .with_mode(mode),
+    );
     let options = RunOptions {
         concurrency: usize::from(args.concurrency),
         limits: Limits {

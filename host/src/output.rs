@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::inventory::ClusterConfig;
 use crate::monitor::Snapshot;
+use crate::plugin::Write;
 use crate::pool::{ClusterState, EvictReason};
 use crate::run::{ClusterResult, Report, Status};
 
@@ -51,9 +52,15 @@ pub fn report_table(report: &Report) -> String {
         for line in result.stdout.lines().chain(result.stderr.lines()) {
             let _ = writeln!(text, "  | {line}");
         }
+        for write in &result.writes {
+            let _ = writeln!(text, "  {}", write_text(write, &result.cluster));
+        }
     }
 
     let _ = write!(text, "\ngranted: {}", report.policy);
+    if report.dry_run {
+        text.push_str("\ndry run: writes were checked by the servers and nothing was stored");
+    }
     let summary = &report.summary;
     let noun = if summary.total == 1 {
         "cluster"
@@ -69,6 +76,38 @@ pub fn report_table(report: &Report) -> String {
         summary.cancelled,
         format_millis(summary.duration_ms)
     );
+    text
+}
+
+/// Describes a write in one line, naming its cluster when it is not the
+/// invocation's own.
+fn write_text(write: &Write, invocation_cluster: &str) -> String {
+    let mut text = String::from("write: ");
+    if write.dry_run {
+        text.push_str("(dry run) ");
+    }
+    let _ = write!(text, "{} {}", write.verb, write.resource);
+    match (&write.namespace, &write.name) {
+        (Some(namespace), Some(name)) => {
+            let _ = write!(text, " {namespace}/{name}");
+        }
+        (Some(namespace), None) => {
+            let _ = write!(text, " in {namespace}");
+        }
+        (None, Some(name)) => {
+            let _ = write!(text, " {name}");
+        }
+        (None, None) => {}
+    }
+    if write.cluster != invocation_cluster {
+        let _ = write!(text, " on {}", write.cluster);
+    }
+    match &write.error {
+        None => text.push_str(": ok"),
+        Some(error) => {
+            let _ = write!(text, ": failed: {}", shorten(error, 160));
+        }
+    }
     text
 }
 
@@ -427,6 +466,28 @@ mod tests {
             error: None,
             stdout: "sim-1: 3 pods\n".to_string(),
             stderr: String::new(),
+            writes: vec![
+                Write {
+                    cluster: "sim-1".to_string(),
+                    verb: "patch".to_string(),
+                    resource: "configmaps".to_string(),
+                    namespace: Some("shop".to_string()),
+                    name: Some("settings".to_string()),
+                    dry_run: true,
+                    result: "ok",
+                    error: None,
+                },
+                Write {
+                    cluster: "sim-2".to_string(),
+                    verb: "delete".to_string(),
+                    resource: "namespaces".to_string(),
+                    namespace: None,
+                    name: Some("old".to_string()),
+                    dry_run: true,
+                    result: "error",
+                    error: Some("namespaces \"old\" not found".to_string()),
+                },
+            ],
         };
         let failed = ClusterResult {
             cluster: "sim-22".to_string(),
@@ -436,10 +497,12 @@ mod tests {
             error: Some("plugin trapped: unreachable".to_string()),
             stdout: String::new(),
             stderr: String::new(),
+            writes: Vec::new(),
         };
         Report {
             policy: "read-only; every namespace; no Secrets".to_string(),
             plugin: "audit".to_string(),
+            dry_run: true,
             results: vec![ok, failed],
             summary: Summary {
                 total: 2,
@@ -458,9 +521,12 @@ mod tests {
 CLUSTER  STATUS  DURATION  RESULT
 sim-1    ok      12ms      {\"pods\":3}
   | sim-1: 3 pods
+  write: (dry run) patch configmaps shop/settings: ok
+  write: (dry run) delete namespaces old on sim-2: failed: namespaces \"old\" not found
 sim-22   error   1.5s      plugin trapped: unreachable
 
 granted: read-only; every namespace; no Secrets
+dry run: writes were checked by the servers and nothing was stored
 2 clusters: 1 ok, 1 failed, 0 cancelled in 1.5s
 ";
         assert_eq!(report_table(&report()), expected);
@@ -482,6 +548,13 @@ granted: read-only; every namespace; no Secrets
         }
         assert_eq!(first["status"], "ok");
         assert_eq!(first["error"], serde_json::Value::Null);
+        assert_eq!(value["dry_run"], true);
+        let write = &first["writes"][0];
+        assert_eq!(write["verb"], "patch");
+        assert_eq!(write["namespace"], "shop");
+        assert_eq!(write["result"], "ok");
+        assert!(write.get("error").is_none());
+        assert_eq!(first["writes"][1]["result"], "error");
         assert_eq!(value["results"][1]["status"], "error");
         assert_eq!(value["summary"]["total"], 2);
     }

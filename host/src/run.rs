@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::inventory::ClusterConfig;
-use crate::plugin::{HostContext, Invocation, InvocationError, Limits, Plugin};
+use crate::plugin::{HostContext, Invocation, InvocationError, Limits, Plugin, Write};
 
 /// Options of a run.
 #[derive(Clone, Debug)]
@@ -57,6 +57,8 @@ pub struct ClusterResult {
     pub stdout: String,
     /// The plugin's captured stderr.
     pub stderr: String,
+    /// The writes the plugin sent, in order.
+    pub writes: Vec<Write>,
 }
 
 /// Counts over a run.
@@ -81,6 +83,8 @@ pub struct Report {
     pub plugin: String,
     /// The plugin's grants, in one line.
     pub policy: String,
+    /// Whether writes were sent as server-side dry runs.
+    pub dry_run: bool,
     /// One result per target cluster.
     pub results: Vec<ClusterResult>,
     /// Counts over the results.
@@ -146,6 +150,7 @@ pub async fn run_plugin(
     Report {
         plugin: plugin.name().to_string(),
         policy: context.policy().summary(),
+        dry_run: context.mode().dry_run,
         results,
         summary,
         interrupted,
@@ -212,6 +217,7 @@ fn cluster_result(cluster: String, invocation: Invocation) -> ClusterResult {
         error,
         stdout: invocation.stdout,
         stderr: invocation.stderr,
+        writes: invocation.writes,
     }
 }
 
@@ -224,6 +230,7 @@ fn cancelled(cluster: &str, duration: Duration) -> ClusterResult {
         error: Some("cancelled: the run was interrupted".to_string()),
         stdout: String::new(),
         stderr: String::new(),
+        writes: Vec::new(),
     }
 }
 

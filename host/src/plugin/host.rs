@@ -15,7 +15,9 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{client, kube_client, stats, types};
-use crate::cluster::{ClusterClient, ErrorKind, KubePool, ListOptions, ObjectRef, RequestError};
+use crate::cluster::{
+    ClusterClient, ErrorKind, KubePool, ListOptions, ObjectRef, RequestError, RequestMode,
+};
 use crate::inventory::ClusterConfig;
 use crate::monitor::{ConfigStats, Monitor};
 use crate::policy::{Access, Denial, Policy, Verb};
@@ -27,6 +29,7 @@ pub struct HostContext {
     monitor: Arc<Monitor>,
     clusters: Vec<Arc<ClusterConfig>>,
     policy: Policy,
+    mode: Arc<RequestMode>,
 }
 
 impl HostContext {
@@ -41,7 +44,21 @@ impl HostContext {
             monitor,
             clusters,
             policy: Policy::default(),
+            mode: Arc::default(),
         }
+    }
+
+    /// Sets how the plugin's requests are sent: as which Kubernetes
+    /// identity, and whether writes are only server-side dry runs.
+    #[must_use]
+    pub fn with_mode(mut self, mode: RequestMode) -> Self {
+        self.mode = Arc::new(mode);
+        self
+    }
+
+    /// Returns how the plugin's requests are sent.
+    pub fn mode(&self) -> &RequestMode {
+        &self.mode
     }
 
     /// Sets what the plugin may do on its clusters; the default reads
@@ -94,6 +111,76 @@ pub struct HostState {
     pub(super) table: ResourceTable,
     pub(super) limits: StoreLimits,
     pub(super) context: Arc<HostContext>,
+    /// The plugin's name, for audit lines and recorded timings.
+    pub(super) plugin: Arc<str>,
+    /// Every write the invocation sent, in order.
+    pub(super) writes: Vec<Write>,
+}
+
+/// A write a plugin sent to a cluster, for the audit log and the run's
+/// results.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Write {
+    /// The cluster written to.
+    pub cluster: String,
+    /// `create`, `patch` or `delete`, or the method of a raw request in
+    /// lower case, such as `put`.
+    pub verb: String,
+    /// The resource type, as `plural` or `plural.group`, with `/subresource`
+    /// for a raw request to one.
+    pub resource: String,
+    /// The object's namespace, if it has one.
+    pub namespace: Option<String>,
+    /// The object's name, when the request names one.
+    pub name: Option<String>,
+    /// Whether it was sent as a server-side dry run, which stores nothing.
+    pub dry_run: bool,
+    /// `ok`, or `error` with [`Write::error`] saying why.
+    pub result: &'static str,
+    /// The failure, for a write that failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl HostState {
+    /// Logs a write as an audit line and keeps it for the invocation's
+    /// result. A raw request's `status` of 400 or more counts as failed.
+    fn audit(&mut self, mut write: Write, outcome: Result<(), String>) {
+        write.dry_run = self.context.mode.dry_run;
+        let plugin = &*self.plugin;
+        match outcome {
+            Ok(()) => tracing::info!(
+                target: "lazyhost::audit",
+                plugin,
+                cluster = %write.cluster,
+                verb = %write.verb,
+                resource = %write.resource,
+                namespace = write.namespace.as_deref().unwrap_or(""),
+                name = write.name.as_deref().unwrap_or(""),
+                dry_run = write.dry_run,
+                result = "ok",
+                "plugin wrote to a cluster"
+            ),
+            Err(error) => {
+                tracing::info!(
+                    target: "lazyhost::audit",
+                    plugin,
+                    cluster = %write.cluster,
+                    verb = %write.verb,
+                    resource = %write.resource,
+                    namespace = write.namespace.as_deref().unwrap_or(""),
+                    name = write.name.as_deref().unwrap_or(""),
+                    dry_run = write.dry_run,
+                    result = "error",
+                    %error,
+                    "plugin write failed"
+                );
+                write.result = "error";
+                write.error = Some(error);
+            }
+        }
+        self.writes.push(write);
+    }
 }
 
 impl WasiView for HostState {
@@ -125,11 +212,12 @@ async fn checkout(
         );
         return Err(types::Error::Denied(message));
     }
-    context
+    let client = context
         .pool
         .checkout(cluster)
         .await
-        .map_err(|error| to_wit_error(RequestError::from(error)))
+        .map_err(|error| to_wit_error(RequestError::from(error)))?;
+    Ok(client.with_mode(Arc::clone(&context.mode)))
 }
 
 fn deny(cluster: &str, denial: Denial) -> types::Error {
@@ -149,7 +237,7 @@ fn authorize_typed(
     (action, verb): (&str, Verb),
     resource: &str,
     namespace: Option<&str>,
-) -> Result<(), types::Error> {
+) -> Result<String, types::Error> {
     let resource_type = client.resolve(resource).map_err(to_wit_error)?;
     let access = Access {
         action: action.to_string(),
@@ -159,7 +247,8 @@ fn authorize_typed(
         namespace: namespace.map(str::to_string),
         namespaced: resource_type.namespaced,
     };
-    context.authorize(cluster, &access)
+    context.authorize(cluster, &access)?;
+    Ok(resource_type.qualified_name())
 }
 
 /// Converts a request error into the interface's error variant.
@@ -247,10 +336,30 @@ impl client::Host for HostState {
         })?;
         self.context.authorize(&cluster, &access)?;
         let client = checkout(Arc::clone(&self.context), &cluster, "request").await?;
-        let (status, body) = client
-            .request(&method, &path, body.as_deref())
-            .await
-            .map_err(to_wit_error)?;
+        let result = client.request(&method, &path, body.as_deref()).await;
+        if access.verb == Verb::Write {
+            let outcome = match &result {
+                Ok((status, _)) if *status < 400 => Ok(()),
+                Ok((status, body)) => Err(format!("HTTP {status}: {}", status_message(body))),
+                Err(error) => Err(error.to_string()),
+            };
+            let resource = match &access.subresource {
+                Some(subresource) => format!("{}/{subresource}", access.resource),
+                None => access.resource.clone(),
+            };
+            let write = Write {
+                cluster,
+                verb: access.action.clone(),
+                resource,
+                name: raw_object_name(&path, &access.resource),
+                namespace: access.namespace.filter(|_| access.namespaced),
+                dry_run: false,
+                result: "ok",
+                error: None,
+            };
+            self.audit(write, outcome);
+        }
+        let (status, body) = result.map_err(to_wit_error)?;
         Ok(types::HttpResponse { status, body })
     }
 }
@@ -314,7 +423,7 @@ impl kube_client::Host for HostState {
             .and_then(|value| value["metadata"]["namespace"].as_str().map(str::to_string));
         let target = namespace.clone().or(in_object);
         let create = ("create", Verb::Write);
-        authorize_typed(
+        let qualified = authorize_typed(
             &self.context,
             &client,
             &cluster,
@@ -325,7 +434,17 @@ impl kube_client::Host for HostState {
         let result = client
             .create(&resource, namespace.as_deref(), &object)
             .await;
-        log_write(&cluster, "create", &resource, namespace.as_deref(), &result);
+        let name = serde_json::from_str::<serde_json::Value>(&object)
+            .ok()
+            .and_then(|value| {
+                let metadata = &value["metadata"];
+                let name = metadata["name"]
+                    .as_str()
+                    .or(metadata["generateName"].as_str());
+                name.map(str::to_string)
+            });
+        let write = typed_write(&cluster, "create", qualified, target, name);
+        self.audit(write, outcome(&result));
         result.map_err(to_wit_error)
     }
 
@@ -340,7 +459,7 @@ impl kube_client::Host for HostState {
         let client = checkout(Arc::clone(&self.context), &cluster, "patch").await?;
         let patch_call = ("patch", Verb::Write);
         let target = namespace.as_deref();
-        authorize_typed(
+        let qualified = authorize_typed(
             &self.context,
             &client,
             &cluster,
@@ -354,7 +473,8 @@ impl kube_client::Host for HostState {
             name: &name,
         };
         let result = client.patch(&object, &patch).await;
-        log_write(&cluster, "patch", &resource, namespace.as_deref(), &result);
+        let write = typed_write(&cluster, "patch", qualified, namespace, Some(name));
+        self.audit(write, outcome(&result));
         result.map_err(to_wit_error)
     }
 
@@ -367,7 +487,7 @@ impl kube_client::Host for HostState {
     ) -> Result<(), types::Error> {
         let client = checkout(Arc::clone(&self.context), &cluster, "delete").await?;
         let delete = ("delete", Verb::Write);
-        authorize_typed(
+        let qualified = authorize_typed(
             &self.context,
             &client,
             &cluster,
@@ -381,30 +501,50 @@ impl kube_client::Host for HostState {
             name: &name,
         };
         let result = client.delete(&object).await;
-        log_write(&cluster, "delete", &resource, namespace.as_deref(), &result);
+        let write = typed_write(&cluster, "delete", qualified, namespace, Some(name));
+        self.audit(write, outcome(&result));
         result.map_err(to_wit_error)
     }
 }
 
-fn log_write<T>(
+/// A typed write, before its outcome is known.
+fn typed_write(
     cluster: &str,
     verb: &str,
-    resource: &str,
-    namespace: Option<&str>,
-    result: &Result<T, RequestError>,
-) {
-    match result {
-        Ok(_) => tracing::info!(
-            cluster,
-            verb,
-            resource,
-            namespace,
-            "plugin wrote to cluster"
-        ),
-        Err(error) => {
-            tracing::info!(cluster, verb, resource, namespace, %error, "plugin write failed")
-        }
+    resource: String,
+    namespace: Option<String>,
+    name: Option<String>,
+) -> Write {
+    Write {
+        cluster: cluster.to_string(),
+        verb: verb.to_string(),
+        resource,
+        namespace,
+        name,
+        dry_run: false,
+        result: "ok",
+        error: None,
     }
+}
+
+fn outcome<T>(result: &Result<T, RequestError>) -> Result<(), String> {
+    result.as_ref().map(drop).map_err(ToString::to_string)
+}
+
+/// Returns the object name in a raw request's path: the segment after the
+/// resource's plural, as in `/api/v1/namespaces/shop/configmaps/settings`.
+fn raw_object_name(path: &str, resource: &str) -> Option<String> {
+    let segments: Vec<&str> = path.split('?').next()?.split('/').collect();
+    let at = segments.iter().rposition(|segment| *segment == resource)?;
+    segments.get(at + 1).map(|name| (*name).to_string())
+}
+
+/// Returns the `message` of a Kubernetes `Status` reply, or the body.
+fn status_message(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|status| status["message"].as_str().map(str::to_string))
+        .unwrap_or_else(|| body.trim().to_string())
 }
 
 impl stats::Host for HostState {

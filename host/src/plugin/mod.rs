@@ -24,7 +24,7 @@ use wasmtime::{Engine, Store, StoreLimitsBuilder};
 use wasmtime_wasi::WasiCtxBuilder;
 
 pub use capture::CapturedOutput;
-pub use host::{HostContext, HostState};
+pub use host::{HostContext, HostState, Write};
 
 /// How often the engine's epoch advances, and so how often a running plugin
 /// yields to the async runtime.
@@ -142,6 +142,9 @@ pub struct Invocation {
     pub stderr: String,
     /// Wall-clock time of the invocation, instantiation included.
     pub duration: Duration,
+    /// The writes the plugin sent, in order, including those of an
+    /// invocation that failed or timed out.
+    pub writes: Vec<Write>,
 }
 
 /// The engine and linker shared by every plugin of the process.
@@ -216,7 +219,7 @@ impl PluginRuntime {
             .unwrap_or_else(|| path.display().to_string());
         tracing::debug!(plugin = %name, bytes = bytes.len(), elapsed = ?started.elapsed(), "compiled plugin");
         Ok(Plugin {
-            name,
+            name: name.into(),
             path: path.to_path_buf(),
             size: bytes.len(),
             pre,
@@ -241,7 +244,7 @@ fn spawn_epoch_clock(engine: &Engine) {
 
 /// A compiled plugin that fits the `plugin` world.
 pub struct Plugin {
-    name: String,
+    name: Arc<str>,
     path: PathBuf,
     size: usize,
     pre: bindings::PluginPre<HostState>,
@@ -286,6 +289,8 @@ impl Plugin {
                 .trap_on_grow_failure(true)
                 .build(),
             context,
+            plugin: Arc::clone(&self.name),
+            writes: Vec::new(),
         };
 
         let mut store = Store::new(self.pre.engine(), state);
@@ -317,6 +322,7 @@ impl Plugin {
             stdout: stdout.text(),
             stderr: stderr.text(),
             duration: started.elapsed(),
+            writes: std::mem::take(&mut store.data_mut().writes),
         }
     }
 }

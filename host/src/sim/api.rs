@@ -15,7 +15,7 @@ use super::cluster::Cluster;
 use super::query::Query;
 use super::resources::ResourceType;
 use super::status::{ApiError, ApiResult};
-use super::{discovery, openapi, profile, read, watch, write};
+use super::{discovery, openapi, profile, read, request_info, watch, write};
 
 /// An API request after transport concerns (TLS, authentication, body size) are handled.
 pub(crate) struct ApiRequest {
@@ -31,6 +31,29 @@ pub(crate) struct ApiRequest {
     pub(crate) content_type: String,
     /// Request body.
     pub(crate) body: Bytes,
+    /// The identity the request impersonates, from its `Impersonate-User`
+    /// and `Impersonate-Group` headers.
+    pub(crate) impersonating: Option<Impersonation>,
+}
+
+/// A user and groups a request impersonates. The simulated RBAC gives such
+/// an identity the `view` role everywhere and, when it is in the
+/// `system:masters` group, every write as well.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Impersonation {
+    /// The impersonated user.
+    pub(crate) user: String,
+    /// The impersonated groups.
+    pub(crate) groups: Vec<String>,
+}
+
+impl Impersonation {
+    /// The group whose members may write anything, as in kube-apiserver.
+    const ADMIN_GROUP: &'static str = "system:masters";
+
+    fn may_write(&self) -> bool {
+        self.groups.iter().any(|group| group == Self::ADMIN_GROUP)
+    }
 }
 
 /// A successful API response.
@@ -123,6 +146,16 @@ fn resource_request(
 ) -> ApiResult<Reply> {
     let catalog = Catalog::of(&cluster.store);
     let target = parse_target(&catalog, group, version, rest).ok_or_else(ApiError::unknown_path)?;
+    if let Some(identity) = &request.impersonating
+        && request.method != Method::GET
+        && !identity.may_write()
+    {
+        return Err(ApiError::rbac_forbidden(
+            &identity.user,
+            &request_info::verb(&request.method, &request.path, None),
+            &target,
+        ));
+    }
     match (&request.method, target.name.is_some()) {
         (&Method::GET, true) => read::get(cluster, request, &target),
         (&Method::GET, false) if request.query.flag("watch") => {

@@ -39,6 +39,8 @@ pub struct ClusterCounts {
     /// Requests per verb and path, keyed `"<verb> <path>"` such as
     /// `"list /api/v1/pods"`; the path excludes the query and the fleet's path prefix.
     pub requests_by_verb_path: BTreeMap<String, u64>,
+    /// Requests per impersonated user, from the `Impersonate-User` header.
+    pub requests_by_impersonated_user: BTreeMap<String, u64>,
     /// Watch streams open now.
     pub watches_open: u64,
     /// Watch streams started since the fleet started.
@@ -54,6 +56,7 @@ pub(crate) struct Counters {
     unauthorized: AtomicU64,
     clients: Mutex<HashSet<String>>,
     by_verb_path: Mutex<BTreeMap<(String, String), u64>>,
+    by_impersonated_user: Mutex<BTreeMap<String, u64>>,
     watches_open: Arc<AtomicU64>,
     watches_started: AtomicU64,
 }
@@ -95,6 +98,15 @@ impl Counters {
         }
     }
 
+    /// Counts one request that impersonates `user`.
+    pub(crate) fn record_impersonation(&self, user: &str) {
+        *self
+            .by_impersonated_user
+            .lock()
+            .entry(user.to_string())
+            .or_default() += 1;
+    }
+
     /// Counts one response with status 401 Unauthorized.
     pub(crate) fn record_unauthorized(&self) {
         self.unauthorized.fetch_add(1, Ordering::Relaxed);
@@ -123,6 +135,7 @@ impl Counters {
             clients: self.clients.lock().len() as u64,
             requests_by_verb,
             requests_by_verb_path,
+            requests_by_impersonated_user: self.by_impersonated_user.lock().clone(),
             watches_open: self.watches_open.load(Ordering::Relaxed),
             watches_started: self.watches_started.load(Ordering::Relaxed),
         }

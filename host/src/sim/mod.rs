@@ -8,7 +8,9 @@
 //! get, list (selectors, paging, Tables), watch (bookmarks, 410 Expired after
 //! [`Fleet::compact`]), create, replace, merge, JSON and strategic merge patch,
 //! server-side apply with managedFields, `dryRun`, delete, and the Widget custom
-//! resource defined by a CustomResourceDefinition. [`Fleet::kubeconfig`]
+//! resource defined by a CustomResourceDefinition. Requests may impersonate any
+//! user and groups; such an identity reads everything and writes only as a member
+//! of `system:masters`. [`Fleet::kubeconfig`]
 //! describes how to reach them, and a plain-HTTP control endpoint reports traffic
 //! counters per cluster.
 //!

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -26,13 +27,18 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
 use super::CLIENT_HEADER;
-use super::api::{self, ApiRequest, Reply};
+use super::api::{self, ApiRequest, Impersonation, Reply};
 use super::body::ResponseBody;
 use super::cluster::Cluster;
 use super::query::Query;
 use super::request_info;
 use super::status::ApiError;
 use super::x509;
+
+/// Header naming the user a request impersonates.
+const IMPERSONATE_USER: &str = "impersonate-user";
+/// Header naming a group a request impersonates, once per group.
+const IMPERSONATE_GROUP: &str = "impersonate-group";
 
 /// Largest request body accepted, the same 3 MiB limit kube-apiserver applies.
 const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -254,6 +260,9 @@ pub(crate) async fn serve_request(
     cluster
         .counters
         .record_request(header(headers, CLIENT_HEADER), verb, &path);
+    if let Some(user) = header(headers, IMPERSONATE_USER) {
+        cluster.counters.record_impersonation(user);
+    }
     let plan = cluster.faults.plan_request();
     let delay = cluster.request_latency + plan.delay;
     if !delay.is_zero() {
@@ -299,8 +308,22 @@ async fn read_request(request: Request<Incoming>) -> Result<ApiRequest, ApiError
         content_type: header(&parts.headers, CONTENT_TYPE.as_str())
             .unwrap_or_default()
             .to_string(),
+        impersonating: impersonation(&parts.headers),
         body,
     })
+}
+
+/// Reads the identity a request impersonates. The fleet's own credentials
+/// may impersonate anyone, as a cluster administrator's may.
+fn impersonation(headers: &HeaderMap) -> Option<Impersonation> {
+    let user = header(headers, IMPERSONATE_USER)?.to_string();
+    let groups = headers
+        .get_all(IMPERSONATE_GROUP)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .map(str::to_string)
+        .collect();
+    Some(Impersonation { user, groups })
 }
 
 /// Resolves once the shutdown flag is true (or its sender is gone).

@@ -7,6 +7,7 @@
 use http::StatusCode;
 use serde_json::{Value, json};
 
+use super::api::Target;
 use super::resources::ResourceType;
 
 /// A failed API request, returned to the client as a `Status` with `status: Failure`.
@@ -154,6 +155,28 @@ impl ApiError {
             "{} \"{name}\" is forbidden: {explanation}",
             resource.qualified_plural()
         );
+        Self::new(StatusCode::FORBIDDEN, "Forbidden", message)
+            .with_details(resource_details(resource, name))
+    }
+
+    /// 403 for a request the simulated RBAC refuses `user`, worded as
+    /// kube-apiserver's authorizer words it.
+    pub(crate) fn rbac_forbidden(user: &str, verb: &str, target: &Target) -> Self {
+        let resource = target.resource;
+        let subject = match &target.name {
+            Some(name) => format!("{} \"{name}\"", resource.qualified_plural()),
+            None => resource.qualified_plural(),
+        };
+        let scope = match &target.namespace {
+            Some(namespace) => format!("in the namespace \"{namespace}\""),
+            None => "at the cluster scope".to_string(),
+        };
+        let message = format!(
+            "{subject} is forbidden: User \"{user}\" cannot {verb} resource \"{}\" in API \
+             group \"{}\" {scope}",
+            resource.plural, resource.group
+        );
+        let name = target.name.as_deref().unwrap_or_default();
         Self::new(StatusCode::FORBIDDEN, "Forbidden", message)
             .with_details(resource_details(resource, name))
     }

@@ -265,6 +265,7 @@ async fn control_endpoint_counts() {
             "clients": 0,
             "requests_by_verb": {},
             "requests_by_verb_path": {},
+            "requests_by_impersonated_user": {},
             "watches_open": 0,
             "watches_started": 0,
         })
