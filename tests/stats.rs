@@ -21,6 +21,75 @@ use lazyhost::sim::{Fleet, FleetOptions};
 
 use common::{SimChild, arg, json, lazyhost, stderr, stdout};
 
+/// Returns the inventory of `fleet`, a monitor, and a pool over them.
+fn pool_over(fleet: &Fleet) -> (Arc<Inventory>, Arc<Monitor>, Arc<KubePool>) {
+    let inventory = Arc::new(Inventory::from_kubeconfig(fleet.kubeconfig(), "test fleet").unwrap());
+    let monitor = Arc::new(Monitor::new());
+    let pool = Arc::new(KubePool::new(
+        Arc::clone(&inventory),
+        KubeFactory::new(Arc::clone(&monitor)),
+    ));
+    (inventory, monitor, pool)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_snapshot_covers_only_its_clusters() {
+    let fleet = Fleet::start(FleetOptions {
+        clusters: 3,
+        ..FleetOptions::default()
+    })
+    .await
+    .expect("fleet starts");
+    let (inventory, monitor, pool) = pool_over(&fleet);
+    for cluster in ["sim-1", "sim-2"] {
+        let client = pool.checkout(cluster).await.unwrap();
+        client.list("pods", &ListOptions::default()).await.unwrap();
+    }
+    let millis = std::time::Duration::from_millis;
+    monitor.record_for_plugin("audit", "sim-1", "probe", millis(40), true);
+    monitor.record_for_plugin("audit", "sim-2", "probe", millis(40), false);
+    monitor.record_for_plugin("other", "sim-2", "probe", millis(40), true);
+    let clusters = inventory.clusters()[1..].to_vec();
+    let context = HostContext::new(Arc::clone(&pool), Arc::clone(&monitor), clusters);
+
+    let snapshot = context.plugin_snapshot("audit");
+    let sim_2 = fleet.counts("sim-2").unwrap().requests;
+    fleet.shutdown().await;
+
+    let seen: Vec<(&str, &str)> = snapshot
+        .latencies
+        .iter()
+        .map(|latency| (latency.cluster.as_str(), latency.verb.as_str()))
+        .collect();
+    assert_eq!(seen, [("sim-2", "discovery"), ("sim-2", "list")]);
+    assert_eq!(snapshot.perf_total_requests, sim_2);
+    assert_eq!(snapshot.perf_error_count, 0);
+    assert_eq!(snapshot.perf_success_rate, 100.0);
+    assert_eq!(snapshot.lazy_total_clusters, 2);
+    assert_eq!(snapshot.lazy_initialized_clusters, 1);
+    assert_eq!(snapshot.config_cached_clusters, 2);
+    let recorded: Vec<(&str, &str, &str, u64)> = snapshot
+        .plugin_latencies
+        .iter()
+        .map(|r| {
+            let latency = &r.latency;
+            (
+                r.plugin.as_str(),
+                latency.cluster.as_str(),
+                latency.verb.as_str(),
+                latency.errors,
+            )
+        })
+        .collect();
+    assert_eq!(recorded, [("audit", "sim-2", "probe", 1)]);
+
+    // The host's own snapshot has every series, and the recorded timings
+    // stay out of its request figures.
+    let host = context.snapshot();
+    assert_eq!(host.plugin_latencies.len(), 3);
+    assert!(host.latencies.iter().all(|latency| latency.verb != "probe"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshot_after_known_workload() {
     let fleet = Fleet::start(FleetOptions {
@@ -29,12 +98,7 @@ async fn snapshot_after_known_workload() {
     })
     .await
     .expect("fleet starts");
-    let inventory = Arc::new(Inventory::from_kubeconfig(fleet.kubeconfig(), "test fleet").unwrap());
-    let monitor = Arc::new(Monitor::new());
-    let pool = Arc::new(KubePool::new(
-        Arc::clone(&inventory),
-        KubeFactory::new(Arc::clone(&monitor)),
-    ));
+    let (inventory, monitor, pool) = pool_over(&fleet);
     let context = HostContext::new(
         Arc::clone(&pool),
         Arc::clone(&monitor),
@@ -184,6 +248,7 @@ fn stats_command_json_after_check() {
         "tls_configs_built",
         "tls_configs_shared",
         "policy_denials",
+        "plugin_latencies",
     ];
     expected_keys.sort_unstable();
     assert_eq!(keys, expected_keys);

@@ -67,6 +67,19 @@ impl Series {
         self.window = window;
     }
 
+    /// Adds one request that took `duration`, in window number `window`.
+    fn add(&mut self, window: u64, duration: Duration, success: bool) {
+        self.rotate(window);
+        self.requests += 1;
+        self.total_ms += duration.as_secs_f64() * 1000.0;
+        if !success {
+            self.errors += 1;
+        }
+        let micros = u64::try_from(duration.as_micros()).unwrap_or(u64::MAX);
+        self.all_time.record(micros);
+        self.current.record(micros);
+    }
+
     /// Returns the latencies of window number `window` and the one before it.
     fn recent(&self, window: u64) -> Histogram {
         match window.saturating_sub(self.window) {
@@ -198,12 +211,67 @@ pub struct Snapshot {
     pub tls_configs_shared: u64,
     /// Host calls that a plugin's policy denied.
     pub policy_denials: u64,
+    /// Timings that plugins recorded themselves, per plugin, cluster and
+    /// verb, sorted in that order. They are kept apart from the host's own
+    /// request figures above.
+    pub plugin_latencies: Vec<PluginLatency>,
+}
+
+/// Timings one plugin recorded for a cluster and verb.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PluginLatency {
+    /// The plugin's name.
+    pub plugin: String,
+    /// The figures.
+    #[serde(flatten)]
+    pub latency: LatencyStats,
+}
+
+impl Snapshot {
+    /// Returns the part of the snapshot that plugin `plugin` may see: the
+    /// request figures of the clusters for which `visible` returns true,
+    /// with totals over those alone, and the plugin's own recorded timings.
+    /// Process-wide figures (memory, tasks, configuration cache, HTTP and
+    /// policy counters) are kept; the pool's figures are replaced by `pool`.
+    #[must_use]
+    pub fn scoped(mut self, plugin: &str, visible: impl Fn(&str) -> bool, pool: PoolStats) -> Self {
+        self.latencies.retain(|latency| visible(&latency.cluster));
+        self.plugin_latencies
+            .retain(|recorded| recorded.plugin == plugin && visible(&recorded.latency.cluster));
+        self.perf_total_requests = self.latencies.iter().map(|latency| latency.count).sum();
+        self.perf_error_count = self.latencies.iter().map(|latency| latency.errors).sum();
+        let total_ms: f64 = self
+            .latencies
+            .iter()
+            .map(|latency| latency.avg_ms * latency.count as f64)
+            .sum();
+        (self.perf_success_rate, self.perf_avg_response_time_ms) =
+            rates(self.perf_total_requests, self.perf_error_count, total_ms);
+        self.lazy_total_clusters = pool.total;
+        self.lazy_initialized_clusters = pool.initialized;
+        self.lazy_idle_clusters = pool.idle;
+        self.config_cached_clusters = self.config_cached_clusters.min(pool.total);
+        self
+    }
+}
+
+/// Returns the success rate in percent and the mean latency in
+/// milliseconds of `total` requests with `errors` failures taking
+/// `total_ms` together; 100% and 0 ms without requests.
+fn rates(total: u64, errors: u64, total_ms: f64) -> (f64, f64) {
+    if total == 0 {
+        return (100.0, 0.0);
+    }
+    let count = total as f64;
+    let successes = count - errors as f64;
+    (successes * 100.0 / count, total_ms / count)
 }
 
 /// Collects request figures and reads memory.
 pub struct Monitor {
     started: Instant,
     series: Mutex<BTreeMap<(String, String), Series>>,
+    plugin_series: Mutex<BTreeMap<(String, String, String), Series>>,
     memory_warnings: std::sync::atomic::AtomicU64,
     policy_denials: std::sync::atomic::AtomicU64,
     transport: std::sync::Arc<TransportCounters>,
@@ -214,6 +282,7 @@ impl Default for Monitor {
         Self {
             started: Instant::now(),
             series: Mutex::default(),
+            plugin_series: Mutex::default(),
             memory_warnings: std::sync::atomic::AtomicU64::new(0),
             policy_denials: std::sync::atomic::AtomicU64::new(0),
             transport: std::sync::Arc::default(),
@@ -289,21 +358,30 @@ impl Monitor {
 
     /// Records one request to `cluster` with `verb`.
     pub fn record(&self, cluster: &str, verb: &str, duration: Duration, success: bool) {
-        let millis = duration.as_secs_f64() * 1000.0;
-        let micros = u64::try_from(duration.as_micros()).unwrap_or(u64::MAX);
         let window = self.window();
         let mut series = self.series.lock();
-        let entry = series
+        series
             .entry((cluster.to_string(), verb.to_string()))
-            .or_insert_with(|| Series::new(window));
-        entry.rotate(window);
-        entry.requests += 1;
-        entry.total_ms += millis;
-        if !success {
-            entry.errors += 1;
-        }
-        entry.all_time.record(micros);
-        entry.current.record(micros);
+            .or_insert_with(|| Series::new(window))
+            .add(window, duration, success);
+    }
+
+    /// Records a request that plugin `plugin` timed itself, in a series
+    /// of its own that the host's request figures do not include.
+    pub fn record_for_plugin(
+        &self,
+        plugin: &str,
+        cluster: &str,
+        verb: &str,
+        duration: Duration,
+        success: bool,
+    ) {
+        let window = self.window();
+        let mut series = self.plugin_series.lock();
+        series
+            .entry((plugin.to_string(), cluster.to_string(), verb.to_string()))
+            .or_insert_with(|| Series::new(window))
+            .add(window, duration, success);
     }
 
     /// Counts one host call denied by a plugin's policy.
@@ -343,6 +421,7 @@ impl Monitor {
             tls_configs_built: counter(&self.transport.tls_configs_built),
             tls_configs_shared: counter(&self.transport.tls_configs_shared),
             policy_denials: counter(&self.policy_denials),
+            plugin_latencies: Vec::new(),
         };
 
         let window = self.window();
@@ -355,11 +434,19 @@ impl Monitor {
                 .latencies
                 .push(latency_stats(cluster, verb, series, window));
         }
-        if snapshot.perf_total_requests > 0 {
-            let total = snapshot.perf_total_requests as f64;
-            let successes = total - snapshot.perf_error_count as f64;
-            snapshot.perf_success_rate = successes * 100.0 / total;
-            snapshot.perf_avg_response_time_ms = total_ms / total;
+        (
+            snapshot.perf_success_rate,
+            snapshot.perf_avg_response_time_ms,
+        ) = rates(
+            snapshot.perf_total_requests,
+            snapshot.perf_error_count,
+            total_ms,
+        );
+        for ((plugin, cluster, verb), series) in self.plugin_series.lock().iter() {
+            snapshot.plugin_latencies.push(PluginLatency {
+                plugin: plugin.clone(),
+                latency: latency_stats(cluster, verb, series, window),
+            });
         }
         snapshot
     }

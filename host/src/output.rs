@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::inventory::ClusterConfig;
-use crate::monitor::Snapshot;
+use crate::monitor::{LatencyStats, Snapshot};
 use crate::plugin::Write;
 use crate::pool::{ClusterState, EvictReason};
 use crate::run::{ClusterResult, Report, Status};
@@ -330,10 +330,37 @@ pub fn stats_table(snapshot: &Snapshot) -> String {
 
     if snapshot.latencies.is_empty() {
         text.push_str("\nno requests recorded\n");
-        return text;
+    } else {
+        let rows: Vec<[String; 12]> = snapshot.latencies.iter().map(latency_row).collect();
+        text.push('\n');
+        text.push_str(&table(latency_header("CLUSTER"), &rows));
     }
-    let header = [
-        "CLUSTER",
+    if !snapshot.plugin_latencies.is_empty() {
+        let rows: Vec<[String; 12]> = snapshot
+            .plugin_latencies
+            .iter()
+            .map(|recorded| {
+                let mut row = latency_row(&recorded.latency);
+                row[0] = format!("{}/{}", recorded.plugin, row[0]);
+                row
+            })
+            .collect();
+        text.push_str("\nrecorded by plugins:\n");
+        text.push_str(&table(latency_header("PLUGIN/CLUSTER"), &rows));
+    }
+    text
+}
+
+/// Renders a statistics snapshot as one JSON document with the snapshot's
+/// key names.
+pub fn stats_json(snapshot: &Snapshot) -> String {
+    serde_json::to_string_pretty(snapshot).expect("a snapshot always serializes to JSON")
+}
+
+/// Returns the header of a latency table whose first column is `first`.
+fn latency_header(first: &str) -> [&str; 12] {
+    [
+        first,
         "VERB",
         "COUNT",
         "ERRORS",
@@ -345,36 +372,25 @@ pub fn stats_table(snapshot: &Snapshot) -> String {
         "ALL P50 MS",
         "ALL P95 MS",
         "ALL P99 MS",
-    ];
-    let rows: Vec<[String; 12]> = snapshot
-        .latencies
-        .iter()
-        .map(|latency| {
-            [
-                latency.cluster.clone(),
-                latency.verb.clone(),
-                latency.count.to_string(),
-                latency.errors.to_string(),
-                format_ms(latency.avg_ms),
-                latency.recent_count.to_string(),
-                format_ms(latency.p50_ms),
-                format_ms(latency.p95_ms),
-                format_ms(latency.p99_ms),
-                format_ms(latency.all_time.p50_ms),
-                format_ms(latency.all_time.p95_ms),
-                format_ms(latency.all_time.p99_ms),
-            ]
-        })
-        .collect();
-    text.push('\n');
-    text.push_str(&table(header, &rows));
-    text
+    ]
 }
 
-/// Renders a statistics snapshot as one JSON document with the snapshot's
-/// key names.
-pub fn stats_json(snapshot: &Snapshot) -> String {
-    serde_json::to_string_pretty(snapshot).expect("a snapshot always serializes to JSON")
+/// Returns the cells of one latency series under [`latency_header`].
+fn latency_row(latency: &LatencyStats) -> [String; 12] {
+    [
+        latency.cluster.clone(),
+        latency.verb.clone(),
+        latency.count.to_string(),
+        latency.errors.to_string(),
+        format_ms(latency.avg_ms),
+        latency.recent_count.to_string(),
+        format_ms(latency.p50_ms),
+        format_ms(latency.p95_ms),
+        format_ms(latency.p99_ms),
+        format_ms(latency.all_time.p50_ms),
+        format_ms(latency.all_time.p95_ms),
+        format_ms(latency.all_time.p99_ms),
+    ]
 }
 
 /// Formats milliseconds to the microsecond, the resolution of the
@@ -598,6 +614,7 @@ dry run: writes were checked by the servers and nothing was stored
             tls_configs_built: 1,
             tls_configs_shared: 2,
             policy_denials: 3,
+            plugin_latencies: Vec::new(),
         }
     }
 

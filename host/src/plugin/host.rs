@@ -19,8 +19,9 @@ use crate::cluster::{
     ClusterClient, ErrorKind, KubePool, ListOptions, ObjectRef, RequestError, RequestMode,
 };
 use crate::inventory::ClusterConfig;
-use crate::monitor::{ConfigStats, Monitor};
+use crate::monitor::{ConfigStats, LatencyStats, Monitor};
 use crate::policy::{Access, Denial, Policy, Verb};
+use crate::pool::{ClusterState, PoolStats};
 
 /// The state shared by every invocation of one plugin: the pool, the
 /// monitor and the clusters the plugin may use.
@@ -98,6 +99,26 @@ impl HostContext {
     pub fn snapshot(&self) -> crate::monitor::Snapshot {
         let config = ConfigStats::from_inventory(&self.pool.inventory());
         self.monitor.snapshot(self.pool.stats(), config)
+    }
+
+    /// Returns what plugin `plugin` may see of the statistics: figures of
+    /// its own clusters only, and the timings it recorded itself.
+    pub fn plugin_snapshot(&self, plugin: &str) -> crate::monitor::Snapshot {
+        let threshold = self.pool.config().idle_threshold;
+        let mut pool = PoolStats {
+            total: u32::try_from(self.clusters.len()).unwrap_or(u32::MAX),
+            ..PoolStats::default()
+        };
+        for (cluster, state) in self.pool.states() {
+            if let ClusterState::Ready { idle_for, .. } = state
+                && self.is_allowed(&cluster.name)
+            {
+                pool.initialized += 1;
+                pool.idle += u32::from(idle_for > threshold);
+            }
+        }
+        self.snapshot()
+            .scoped(plugin, |cluster| self.is_allowed(cluster), pool)
     }
 
     fn is_allowed(&self, cluster: &str) -> bool {
@@ -549,27 +570,7 @@ fn status_message(body: &str) -> String {
 
 impl stats::Host for HostState {
     async fn snapshot(&mut self) -> stats::StatsSnapshot {
-        let snapshot = self.context.snapshot();
-        let latencies = snapshot
-            .latencies
-            .into_iter()
-            .map(|latency| stats::Latency {
-                cluster: latency.cluster,
-                verb: latency.verb,
-                count: latency.count,
-                errors: latency.errors,
-                avg_ms: latency.avg_ms,
-                recent_count: latency.recent_count,
-                p50_ms: latency.p50_ms,
-                p95_ms: latency.p95_ms,
-                p99_ms: latency.p99_ms,
-                all_time: stats::Percentiles {
-                    p50_ms: latency.all_time.p50_ms,
-                    p95_ms: latency.all_time.p95_ms,
-                    p99_ms: latency.all_time.p99_ms,
-                },
-            })
-            .collect();
+        let snapshot = self.context.plugin_snapshot(&self.plugin);
         stats::StatsSnapshot {
             memory_usage_mb: snapshot.memory_usage_mb,
             system_memory_mb: snapshot.system_memory_mb,
@@ -578,7 +579,7 @@ impl stats::Host for HostState {
             perf_error_count: snapshot.perf_error_count,
             perf_success_rate: snapshot.perf_success_rate,
             perf_avg_response_time_ms: snapshot.perf_avg_response_time_ms,
-            latencies,
+            latencies: snapshot.latencies.into_iter().map(to_wit_latency).collect(),
             lazy_total_clusters: snapshot.lazy_total_clusters,
             lazy_initialized_clusters: snapshot.lazy_initialized_clusters,
             lazy_idle_clusters: snapshot.lazy_idle_clusters,
@@ -608,6 +609,34 @@ impl stats::Host for HostState {
         let duration = Duration::try_from_secs_f64(seconds).unwrap_or_default();
         self.context
             .monitor
-            .record(&cluster, &verb, duration, success);
+            .record_for_plugin(&self.plugin, &cluster, &verb, duration, success);
+    }
+
+    async fn recorded(&mut self) -> Vec<stats::Latency> {
+        self.context
+            .plugin_snapshot(&self.plugin)
+            .plugin_latencies
+            .into_iter()
+            .map(|recorded| to_wit_latency(recorded.latency))
+            .collect()
+    }
+}
+
+fn to_wit_latency(latency: LatencyStats) -> stats::Latency {
+    stats::Latency {
+        cluster: latency.cluster,
+        verb: latency.verb,
+        count: latency.count,
+        errors: latency.errors,
+        avg_ms: latency.avg_ms,
+        recent_count: latency.recent_count,
+        p50_ms: latency.p50_ms,
+        p95_ms: latency.p95_ms,
+        p99_ms: latency.p99_ms,
+        all_time: stats::Percentiles {
+            p50_ms: latency.all_time.p50_ms,
+            p95_ms: latency.all_time.p95_ms,
+            p99_ms: latency.all_time.p99_ms,
+        },
     }
 }

@@ -196,15 +196,24 @@ fn raw(cluster: &str) -> Result<Value, String> {
     }))
 }
 
-/// Records a timing and reads the snapshot back.
+/// Records a timing, reads it back, and reads the snapshot, which covers
+/// only this plugin's clusters and never the recorded timing.
 fn statistics(cluster: &str) -> Value {
     stats::record_request(cluster, "api-tour", 12.5, true);
     let snapshot = stats::snapshot();
-    let recorded = snapshot
-        .latencies
+    let recorded = stats::recorded();
+    let recorded = recorded
         .iter()
         .find(|latency| latency.cluster == cluster && latency.verb == "api-tour");
+    let mut latency_clusters: Vec<&str> = snapshot
+        .latencies
+        .iter()
+        .map(|latency| latency.cluster.as_str())
+        .collect();
+    latency_clusters.dedup();
     json!({
+        "latency_clusters": latency_clusters,
+        "recorded_in_host_figures": snapshot.latencies.iter().any(|latency| latency.verb == "api-tour"),
         "total_clusters": snapshot.lazy_total_clusters,
         "initialized_at_least_one": snapshot.lazy_initialized_clusters >= 1,
         "requests_counted": snapshot.perf_total_requests > 10,
