@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{arg, json, lazyhost, plugin, stderr, stdout};
+use common::{arg, json, lazyhost, plugin, plugin_in, stderr, stdout};
 use lazyhost::cluster::{KubeFactory, KubePool};
 use lazyhost::inventory::Inventory;
 use lazyhost::monitor::Monitor;
@@ -109,6 +109,201 @@ fn plugin_section_of_the_configuration_grants() {
          pass one of them",
         "{document}"
     );
+}
+
+#[test]
+fn manifest_narrows_write_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let component = plugin_in("api_tour", dir.path());
+    let manifest = dir.path().join("PLUGIN.toml");
+    std::fs::write(&manifest, "name = \"api-tour\"\n[requests]\nallow = []\n").unwrap();
+    let output = lazyhost(&[
+        "run",
+        arg(&component),
+        "--sim",
+        "1",
+        "--allow",
+        "write",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "stderr: {}", stderr(&output));
+
+    let document = json(&output);
+    assert_eq!(document["policy"], "read-only; every namespace; no Secrets");
+    assert_eq!(document["manifest"], arg(&manifest));
+    assert_eq!(
+        document["requested_not_granted"],
+        serde_json::json!({"allow": [], "namespaces": []})
+    );
+    let result = &document["results"][0];
+    assert_eq!(result["status"], "error", "{document}");
+    assert_eq!(
+        result["error"],
+        "denied: create configmaps in namespace default: the plugin is read-only, because \
+         its manifest does not request write",
+        "{document}"
+    );
+}
+
+#[test]
+fn manifest_requesting_write_keeps_the_grant() {
+    let dir = tempfile::tempdir().unwrap();
+    let component = plugin_in("api_tour", dir.path());
+    // The plugin's own manifest comes before the folder's shared one.
+    std::fs::write(dir.path().join("PLUGIN.toml"), "[requests]\n").unwrap();
+    let own = dir.path().join("api_tour.plugin.toml");
+    std::fs::write(&own, "[requests]\nallow = [\"write\"]\n").unwrap();
+    let output = lazyhost(&[
+        "run",
+        arg(&component),
+        "--sim",
+        "1",
+        "--allow",
+        "write",
+        "--allow",
+        "secrets",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+
+    let document = json(&output);
+    assert_eq!(document["manifest"], arg(&own));
+    assert_eq!(
+        document["policy"],
+        "read-write; every namespace; no Secrets"
+    );
+    assert_eq!(document["results"][0]["status"], "ok", "{document}");
+}
+
+#[test]
+fn requested_secrets_without_grant_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let component = plugin_in("pod_audit", dir.path());
+    std::fs::write(
+        dir.path().join("PLUGIN.toml"),
+        "[requests]\nallow = [\"secrets\"]\n",
+    )
+    .unwrap();
+
+    let table = lazyhost(&["run", arg(&component), "--sim", "1"]);
+    assert_eq!(table.status.code(), Some(0), "stderr: {}", stderr(&table));
+    let text = stdout(&table);
+    assert!(
+        text.contains(
+            "\ngranted: read-only; every namespace; no Secrets\n\
+             requested but not granted: secrets\n"
+        ),
+        "{text}"
+    );
+    let log = stderr(&table);
+    assert!(
+        log.contains(
+            "the plugin's manifest requests grants that the operator did not give, \
+             so the plugin runs without them"
+        ),
+        "{log}"
+    );
+    assert!(log.contains("grants=secrets"), "{log}");
+
+    let document = json(&lazyhost(&[
+        "run",
+        arg(&component),
+        "--sim",
+        "1",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(
+        document["requested_not_granted"],
+        serde_json::json!({"allow": ["secrets"], "namespaces": []})
+    );
+    assert_eq!(document["policy"], "read-only; every namespace; no Secrets");
+}
+
+#[test]
+fn no_common_namespace_denies_namespaced_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let component = plugin_in("pod_audit", dir.path());
+    std::fs::write(
+        dir.path().join("PLUGIN.toml"),
+        "[requests]\nnamespaces = [\"shop\"]\n",
+    )
+    .unwrap();
+    let output = lazyhost(&[
+        "run",
+        arg(&component),
+        "--sim",
+        "1",
+        "--allow-namespace",
+        "default",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "stderr: {}", stderr(&output));
+
+    let text = stdout(&output);
+    assert!(
+        text.contains(
+            "denied: list pods: the plugin may use no namespace, because none of the \
+             namespaces its manifest requests is granted: grant one with --allow-namespace"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "\ngranted: read-only; no namespace; no Secrets\n\
+             requested but not granted: namespaces shop\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        stderr(&output).contains("no namespace is both requested and granted"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn malformed_manifest_names_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let component = plugin_in("pod_audit", dir.path());
+    let manifest = dir.path().join("PLUGIN.toml");
+    let cases = [
+        (
+            "[requests]\nallow = [\"write\"]\nwrite = true\n",
+            "unknown field `write`, expected `allow` or `namespaces`",
+        ),
+        (
+            "[requests]\nallow = [\"root\"]\n",
+            "key `requests.allow`: unknown grant `root`: use write, secrets, or one of \
+             pods/exec, pods/attach, pods/portforward, pods/proxy, services/proxy, \
+             nodes/proxy, serviceaccounts/token",
+        ),
+    ];
+    for (text, expected) in cases {
+        std::fs::write(&manifest, text).unwrap();
+        // A kubeconfig that does not exist: the manifest fails first, so no
+        // cluster source is read.
+        let output = lazyhost(&[
+            "run",
+            arg(&component),
+            "--kubeconfig",
+            "/nonexistent/kubeconfig",
+            "--all",
+        ]);
+        assert_eq!(output.status.code(), Some(2), "{text:?}");
+        let message = stderr(&output);
+        assert!(
+            message.starts_with(&format!(
+                "error: invalid plugin manifest `{}`: ",
+                manifest.display()
+            )),
+            "{message}"
+        );
+        assert!(message.contains(expected), "{text:?} gave {message}");
+        assert_eq!(message.lines().count(), 1, "{message}");
+        assert!(stdout(&output).is_empty(), "{}", stdout(&output));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

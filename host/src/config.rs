@@ -126,10 +126,10 @@ impl PluginSection {
     /// Fails on a grant that does not exist; [`Config::load`] has
     /// checked them already.
     pub fn to_policy(&self) -> Result<Policy, String> {
-        let mut policy = Policy {
-            namespaces: self.namespaces.iter().cloned().collect(),
-            ..Policy::default()
-        };
+        let mut policy = Policy::default();
+        for namespace in &self.namespaces {
+            policy.allow_namespace(namespace);
+        }
         for grant in &self.allow {
             policy.grant(grant)?;
         }
@@ -440,7 +440,7 @@ impl Config {
 
 /// Turns the TOML parser's multi-line report into one line, leaving out
 /// the quoted source lines and carets.
-fn one_line(message: &str) -> String {
+pub(crate) fn one_line(message: &str) -> String {
     message
         .lines()
         .map(str::trim)

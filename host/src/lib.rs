@@ -4,6 +4,8 @@
 //! The parts, in the order a run uses them:
 //!
 //! - [`config`]: the `lazyhost.toml` configuration file;
+//! - [`manifest`]: a plugin's `PLUGIN.toml`, stating what it requests;
+//! - [`policy`]: what a plugin may do, checked on every host call;
 //! - [`inventory`]: cluster configurations read from kubeconfig files;
 //! - [`pool`]: the lazy pool that starts a cluster's client on first use;
 //! - [`cluster`]: a started client and the requests sent through it;
@@ -11,13 +13,16 @@
 //! - [`monitor`]: memory and request statistics;
 //! - [`plugin`]: the WebAssembly engine and the host side of the WIT interfaces;
 //! - [`run`]: fan-out of one plugin over many clusters;
+//! - [`inspect`]: what a plugin file is, for `lazyhost inspect`;
 //! - [`output`]: tables and JSON for people and scripts;
 //! - [`sim`]: a simulated fleet of Kubernetes API servers for tests and demos.
 
 pub mod cluster;
 pub mod config;
 pub mod discovery;
+pub mod inspect;
 pub mod inventory;
+pub mod manifest;
 pub mod monitor;
 pub mod output;
 pub mod plugin;

@@ -1,5 +1,6 @@
 //! The `lazyhost` command line: parses arguments and calls the library.
 
+use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,10 +12,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use lazyhost::cluster::{Identity, KubeFactory, KubePool, RequestMode};
 use lazyhost::config::{self, Config, PluginSection};
 use lazyhost::inventory::{ClusterConfig, Inventory, Sources, in_cluster};
+use lazyhost::manifest::Manifest;
 use lazyhost::monitor::{ConfigStats, MemoryWatch, Monitor};
 use lazyhost::output::{self, ClusterRow, Format};
-use lazyhost::plugin::{HostContext, Limits, PluginRuntime};
-use lazyhost::policy::Policy;
+use lazyhost::plugin::{HostContext, Limits, PluginRuntime, plugin_name};
+use lazyhost::policy::{Namespaces, Narrowed, Policy};
 use lazyhost::run::{RunOptions, run_plugin};
 use lazyhost::sim::{Fleet, FleetFile, FleetOptions, Listen, UserAuth};
 
@@ -43,6 +45,12 @@ struct Cli {
 enum Command {
     /// Run a plugin once per selected cluster and print the results.
     Run(RunArgs),
+    /// Show what a plugin file is without running it.
+    ///
+    /// Prints the file's SHA-256 digest, its imports and exports, whether it
+    /// fits the plugin world, what its PLUGIN.toml requests and the policy
+    /// it would run under. Exits with 2 when `lazyhost run` would reject it.
+    Inspect(InspectArgs),
     /// Start a simulated fleet of Kubernetes clusters on 127.0.0.1.
     Sim(SimArgs),
     /// List the configured clusters and their pool state.
@@ -86,13 +94,8 @@ struct RunArgs {
     /// Argument passed to the plugin; repeatable.
     #[arg(long = "arg", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     args: Vec<(String, String)>,
-    /// Grant the plugin more than reading every resource but Secrets:
-    /// write, secrets, or a subresource such as pods/exec; repeatable.
-    #[arg(long = "allow", value_name = "GRANT", value_parser = parse_grant)]
-    allow: Vec<String>,
-    /// Limit the plugin to this namespace; repeatable [default: every namespace]
-    #[arg(long = "allow-namespace", value_name = "NAMESPACE")]
-    allow_namespaces: Vec<String>,
+    #[command(flatten)]
+    grants: GrantArgs,
     /// Send every write as a server-side dry run: the clusters check it and
     /// store nothing.
     #[arg(long)]
@@ -111,6 +114,36 @@ struct RunArgs {
     #[arg(long, value_name = "N", conflicts_with_all = ["kubeconfig", "contexts", "all", "selector"],
           value_parser = clap::value_parser!(u16).range(1..=MAX_SIM_CLUSTERS))]
     sim: Option<u16>,
+}
+
+/// The operator's grants on the command line, added to the plugin's
+/// section of lazyhost.toml.
+#[derive(Args)]
+struct GrantArgs {
+    /// Grant the plugin more than reading every resource but Secrets:
+    /// write, secrets, or a subresource such as pods/exec; repeatable. A
+    /// manifest beside the plugin (NAME.plugin.toml, else PLUGIN.toml)
+    /// narrows the grants to what it requests.
+    #[arg(long = "allow", value_name = "GRANT", value_parser = parse_grant)]
+    allow: Vec<String>,
+    /// Limit the plugin to this namespace; repeatable [default: every namespace]
+    #[arg(long = "allow-namespace", value_name = "NAMESPACE", value_parser = parse_namespace)]
+    allow_namespaces: Vec<String>,
+}
+
+#[derive(Args)]
+struct InspectArgs {
+    /// The plugin file (.wasm) to inspect.
+    plugin: PathBuf,
+    /// Configuration file whose [plugins.NAME] section grants the plugin
+    /// [default: ./lazyhost.toml when it exists]
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    grants: GrantArgs,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "table")]
+    output: Format,
 }
 
 #[derive(Args)]
@@ -238,6 +271,13 @@ fn parse_grant(text: &str) -> Result<String, String> {
     Ok(text.to_string())
 }
 
+fn parse_namespace(text: &str) -> Result<String, String> {
+    if text.trim().is_empty() {
+        return Err("a namespace name must not be empty".to_string());
+    }
+    Ok(text.to_string())
+}
+
 fn parse_key_value(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
@@ -260,6 +300,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Run(args) => run(args).await,
+            Command::Inspect(args) => inspect(args),
             Command::Sim(args) => sim(args).await,
             Command::Clusters(args) => clusters(args).await,
             Command::Stats(args) => stats(args).await,
@@ -298,6 +339,7 @@ fn init_logging(cli: &Cli) {
 async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let plugin_runtime = PluginRuntime::new()?;
     let plugin = Arc::new(plugin_runtime.load(&args.plugin)?);
+    let manifest = Manifest::find(&args.plugin)?;
 
     let fleet = match args.sim {
         Some(clusters) => Some(start_fleet(clusters).await?),
@@ -324,26 +366,20 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
         pool_config,
     ));
     watch_memory(&monitor, &pool, &config);
-    // The plugin's section of lazyhost.toml, then the command line.
+    let operator = operator_policy(&config, plugin.name(), &args.grants)?;
+    let narrowed = narrow_to_manifest(&operator, manifest.as_ref());
     let section = config
         .plugins
         .get(plugin.name())
         .cloned()
         .unwrap_or_default();
-    let mut policy = section.to_policy().map_err(anyhow::Error::msg)?;
-    policy
-        .namespaces
-        .extend(args.allow_namespaces.iter().cloned());
-    for grant in &args.allow {
-        policy.grant(grant).map_err(anyhow::Error::msg)?;
-    }
     let mode = RequestMode {
         dry_run: args.dry_run || section.dry_run,
         identity: request_identity(&args, &section)?,
     };
     let context = Arc::new(
         HostContext::new(pool, monitor, targets.clone())
-            .with_policy(policy)
+            .with_policy(narrowed.policy)
             .with_mode(mode),
     );
     let options = RunOptions {
@@ -360,7 +396,9 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
             std::future::pending::<()>().await;
         }
     };
-    let report = run_plugin(plugin, context, &targets, &options, interrupt).await;
+    let mut report = run_plugin(plugin, context, &targets, &options, interrupt).await;
+    report.manifest = manifest.map(|manifest| manifest.path);
+    report.requested_not_granted = narrowed.not_granted;
     if let Some(fleet) = fleet {
         fleet.shutdown().await;
     }
@@ -376,6 +414,56 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
     } else {
         EXIT_CLUSTER_FAILED
     })
+}
+
+/// Returns the operator's grant to the plugin `name`: its section of
+/// lazyhost.toml, then the command line's grants added.
+fn operator_policy(config: &Config, name: &str, grants: &GrantArgs) -> anyhow::Result<Policy> {
+    let mut policy = match config.plugins.get(name) {
+        Some(section) => section.to_policy().map_err(anyhow::Error::msg)?,
+        None => Policy::default(),
+    };
+    for namespace in &grants.allow_namespaces {
+        policy.allow_namespace(namespace);
+    }
+    for grant in &grants.allow {
+        policy.grant(grant).map_err(anyhow::Error::msg)?;
+    }
+    Ok(policy)
+}
+
+/// Narrows the operator's grant to the manifest's request, and logs a
+/// warning for each part of the request that the operator did not grant.
+fn narrow_to_manifest(operator: &Policy, manifest: Option<&Manifest>) -> Narrowed {
+    let Some(manifest) = manifest else {
+        return Narrowed::unchanged(operator.clone());
+    };
+    let narrowed = operator.narrow(&manifest.request);
+    let path = manifest.path.display();
+    let not_granted = &narrowed.not_granted;
+    if !not_granted.allow.is_empty() {
+        let grants: Vec<&str> = not_granted.allow.iter().map(String::as_str).collect();
+        tracing::warn!(
+            manifest = %path,
+            grants = %grants.join(", "),
+            "the plugin's manifest requests grants that the operator did not give, so the plugin runs without them"
+        );
+    }
+    if !not_granted.namespaces.is_empty() {
+        let namespaces: Vec<&str> = not_granted.namespaces.iter().map(String::as_str).collect();
+        tracing::warn!(
+            manifest = %path,
+            namespaces = %namespaces.join(", "),
+            "the plugin's manifest requests namespaces that the operator did not grant, so the plugin may not use them"
+        );
+    }
+    if narrowed.policy.namespaces == Namespaces::Only(BTreeSet::new()) {
+        tracing::warn!(
+            manifest = %path,
+            "no namespace is both requested and granted, so every namespaced call of the plugin will be denied"
+        );
+    }
+    narrowed
 }
 
 /// Starts the memory watch of `[monitor]`, relieving pressure by evicting
@@ -490,6 +578,25 @@ fn select_named(
         return Ok(Some(selected));
     }
     Ok(None)
+}
+
+fn inspect(args: InspectArgs) -> anyhow::Result<u8> {
+    let runtime = PluginRuntime::new()?;
+    let config = Config::load_or_default(args.config.as_deref())?;
+    let operator = operator_policy(&config, &plugin_name(&args.plugin), &args.grants)?;
+    let inspection = lazyhost::inspect::inspect(&runtime, &args.plugin, &operator)?;
+    match args.output {
+        Format::Table => write_stdout(&output::inspect_table(&inspection)),
+        Format::Json => write_stdout(&format!("{}\n", output::inspect_json(&inspection))),
+    }
+    // The same error and exit code as `lazyhost run` on this plugin.
+    match &inspection.rejection {
+        Some(rejection) => {
+            eprintln!("error: {rejection}");
+            Ok(EXIT_INVALID_INPUT)
+        }
+        None => Ok(0),
+    }
 }
 
 async fn sim(args: SimArgs) -> anyhow::Result<u8> {

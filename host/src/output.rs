@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::inspect::{Inspection, Kind};
 use crate::inventory::ClusterConfig;
 use crate::monitor::{LatencyStats, Snapshot};
 use crate::plugin::Write;
@@ -57,7 +58,18 @@ pub fn report_table(report: &Report) -> String {
         }
     }
 
-    let _ = write!(text, "\ngranted: {}", report.policy);
+    text.push('\n');
+    if let Some(manifest) = &report.manifest {
+        let _ = writeln!(text, "manifest: {}", manifest.display());
+    }
+    let _ = write!(text, "granted: {}", report.policy);
+    if !report.requested_not_granted.is_empty() {
+        let _ = write!(
+            text,
+            "\nrequested but not granted: {}",
+            report.requested_not_granted.summary()
+        );
+    }
     if report.dry_run {
         text.push_str("\ndry run: writes were checked by the servers and nothing was stored");
     }
@@ -393,6 +405,83 @@ fn latency_row(latency: &LatencyStats) -> [String; 12] {
     ]
 }
 
+/// Renders an inspection as `key  value` lines, then tables of the
+/// imports and exports.
+pub fn inspect_table(inspection: &Inspection) -> String {
+    let kind = match inspection.kind {
+        Kind::Component => "component",
+        Kind::CoreModule => "core module",
+    };
+    let world = if inspection.fits_plugin_world {
+        "fits"
+    } else {
+        "does not fit"
+    };
+    let mut lines: Vec<(&str, String)> = vec![
+        ("path", inspection.path.display().to_string()),
+        ("plugin", inspection.plugin.clone()),
+        ("size", format!("{} bytes", inspection.size)),
+        ("sha256", inspection.sha256.clone()),
+        ("kind", kind.to_string()),
+        ("plugin world", world.to_string()),
+    ];
+    if let Some(rejection) = &inspection.rejection {
+        lines.push(("reason", rejection.clone()));
+    }
+    match &inspection.manifest {
+        Some(manifest) => {
+            lines.push(("manifest", manifest.path.display().to_string()));
+            if let Some(name) = &manifest.name {
+                lines.push(("name", name.clone()));
+            }
+            if let Some(description) = &manifest.description {
+                lines.push(("description", description.clone()));
+            }
+            lines.push(("requests", manifest.request.summary()));
+        }
+        None => lines.push(("manifest", "none".to_string())),
+    }
+    lines.push(("operator grant", inspection.operator_policy.clone()));
+    lines.push(("granted", inspection.policy.clone()));
+    if !inspection.requested_not_granted.is_empty() {
+        lines.push((
+            "requested but not granted",
+            inspection.requested_not_granted.summary(),
+        ));
+    }
+    let lines: Vec<[String; 2]> = lines
+        .into_iter()
+        .map(|(key, value)| [format!("{key}:"), value])
+        .collect();
+    let widths = column_widths(&[String::new(), String::new()], &lines);
+    let mut text = String::new();
+    for line in &lines {
+        push_row(&mut text, line, &widths);
+    }
+
+    for (header, items) in [
+        ("IMPORT", &inspection.imports),
+        ("EXPORT", &inspection.exports),
+    ] {
+        text.push('\n');
+        if items.is_empty() {
+            let _ = writeln!(text, "no {}s", header.to_lowercase());
+            continue;
+        }
+        let rows: Vec<[String; 2]> = items
+            .iter()
+            .map(|item| [item.name.clone(), item.kind.to_string()])
+            .collect();
+        text.push_str(&table([header, "KIND"], &rows));
+    }
+    text
+}
+
+/// Renders an inspection as one pretty-printed JSON document.
+pub fn inspect_json(inspection: &Inspection) -> String {
+    serde_json::to_string_pretty(inspection).expect("an inspection always serializes to JSON")
+}
+
 /// Formats milliseconds to the microsecond, the resolution of the
 /// latency histograms.
 fn format_ms(millis: f64) -> String {
@@ -469,8 +558,13 @@ fn push_row<const N: usize>(text: &mut String, row: &[String; N], widths: &[usiz
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
+    use crate::inspect::{Item, Kind};
+    use crate::manifest::Manifest;
     use crate::monitor::{LatencyStats, Percentiles};
+    use crate::policy::Request;
     use crate::run::Summary;
 
     fn report() -> Report {
@@ -517,6 +611,8 @@ mod tests {
         };
         Report {
             policy: "read-only; every namespace; no Secrets".to_string(),
+            manifest: None,
+            requested_not_granted: Request::default(),
             plugin: "audit".to_string(),
             dry_run: true,
             results: vec![ok, failed],
@@ -546,6 +642,98 @@ dry run: writes were checked by the servers and nothing was stored
 2 clusters: 1 ok, 1 failed, 0 cancelled in 1.5s
 ";
         assert_eq!(report_table(&report()), expected);
+    }
+
+    #[test]
+    fn table_shows_manifest_and_requests_not_granted() {
+        let mut report = report();
+        report.dry_run = false;
+        report.manifest = Some(PathBuf::from("/plugins/PLUGIN.toml"));
+        report
+            .requested_not_granted
+            .allow
+            .insert("secrets".to_string());
+        report
+            .requested_not_granted
+            .namespaces
+            .insert("db".to_string());
+        let text = report_table(&report);
+        assert!(
+            text.ends_with(
+                "\nmanifest: /plugins/PLUGIN.toml\n\
+                 granted: read-only; every namespace; no Secrets\n\
+                 requested but not granted: secrets; namespaces db\n\
+                 2 clusters: 1 ok, 1 failed, 0 cancelled in 1.5s\n"
+            ),
+            "{text}"
+        );
+
+        let value: serde_json::Value = serde_json::from_str(&report_json(&report)).unwrap();
+        assert_eq!(value["manifest"], "/plugins/PLUGIN.toml");
+        assert_eq!(
+            value["requested_not_granted"],
+            serde_json::json!({"allow": ["secrets"], "namespaces": ["db"]})
+        );
+    }
+
+    #[test]
+    fn inspect_table_shows_fields_and_items() {
+        let mut request = Request::default();
+        request.add_grant("write").unwrap();
+        let inspection = Inspection {
+            plugin: "fixer".to_string(),
+            path: PathBuf::from("/plugins/fixer.wasm"),
+            size: 1234,
+            sha256: "ab".repeat(32),
+            kind: Kind::Component,
+            imports: vec![Item {
+                name: "lazyhost:plugin/kube-client@0.1.0".to_string(),
+                kind: "instance",
+            }],
+            exports: Vec::new(),
+            fits_plugin_world: false,
+            rejection: Some("no export `run` found".to_string()),
+            manifest: Some(Manifest {
+                path: PathBuf::from("/plugins/fixer.plugin.toml"),
+                name: Some("label-fixer".to_string()),
+                description: None,
+                request: request.clone(),
+            }),
+            operator_policy: "read-only; every namespace; no Secrets".to_string(),
+            policy: "read-only; every namespace; no Secrets".to_string(),
+            requested_not_granted: request,
+        };
+        let expected = format!(
+            "\
+path:                       /plugins/fixer.wasm
+plugin:                     fixer
+size:                       1234 bytes
+sha256:                     {}
+kind:                       component
+plugin world:               does not fit
+reason:                     no export `run` found
+manifest:                   /plugins/fixer.plugin.toml
+name:                       label-fixer
+requests:                   write
+operator grant:             read-only; every namespace; no Secrets
+granted:                    read-only; every namespace; no Secrets
+requested but not granted:  write
+
+IMPORT                             KIND
+lazyhost:plugin/kube-client@0.1.0  instance
+
+no exports
+",
+            "ab".repeat(32)
+        );
+        assert_eq!(inspect_table(&inspection), expected);
+
+        let value: serde_json::Value = serde_json::from_str(&inspect_json(&inspection)).unwrap();
+        assert_eq!(value["kind"], "component");
+        assert_eq!(value["fits_plugin_world"], false);
+        assert_eq!(value["manifest"]["requests"]["allow"][0], "write");
+        assert_eq!(value["requested_not_granted"]["allow"][0], "write");
+        assert_eq!(value["imports"][0]["kind"], "instance");
     }
 
     #[test]

@@ -12,9 +12,16 @@
 //! is checked on its path, which must be in normal form: no empty, `.` or
 //! `..` segment and no percent-encoded `/`, `\` or `.`. So a path cannot
 //! name one resource to the policy and another to the server.
+//!
+//! A plugin's manifest can narrow the operator's grants to what the plugin
+//! requests; see [`Policy::narrow`].
+
+mod narrow;
 
 use std::collections::BTreeSet;
 use std::fmt;
+
+pub use narrow::{Narrowed, Request};
 
 /// Subresources denied unless granted by name, as `resource/subresource`.
 const GUARDED_SUBRESOURCES: &[&str] = &[
@@ -27,6 +34,10 @@ const GUARDED_SUBRESOURCES: &[&str] = &[
     "serviceaccounts/token",
 ];
 
+/// The reason of a denial when narrowing left no namespace.
+const NO_COMMON_NAMESPACE: &str = "because none of the namespaces its manifest requests is \
+     granted: grant one with --allow-namespace";
+
 /// The grants of one plugin.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Policy {
@@ -34,10 +45,50 @@ pub struct Policy {
     pub write: bool,
     /// Whether the plugin may use Secrets.
     pub secrets: bool,
-    /// Namespaces the plugin may use; empty allows every namespace.
-    pub namespaces: BTreeSet<String>,
+    /// Namespaces the plugin may use.
+    pub namespaces: Namespaces,
     /// Guarded subresources granted by name, such as `pods/exec`.
     pub subresources: BTreeSet<String>,
+    /// The request of the plugin's manifest that the policy was narrowed
+    /// to, if any. A denial that the request causes names the manifest
+    /// rather than an option the operator may already have given.
+    pub manifest_request: Option<Request>,
+}
+
+/// The namespaces a policy allows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Namespaces {
+    /// Every namespace.
+    #[default]
+    Every,
+    /// Only the listed namespaces. An empty list allows no namespace,
+    /// which only narrowing to a manifest produces: see [`Policy::narrow`].
+    Only(BTreeSet<String>),
+}
+
+/// One grant word of `--allow`, parsed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Grant {
+    Write,
+    Secrets,
+    Subresource(&'static str),
+}
+
+impl Grant {
+    /// Parses a grant word: `write`, `secrets` or a guarded subresource.
+    fn parse(word: &str) -> Result<Self, String> {
+        match word {
+            "write" => Ok(Self::Write),
+            "secrets" => Ok(Self::Secrets),
+            _ => match GUARDED_SUBRESOURCES.iter().find(|name| **name == word) {
+                Some(name) => Ok(Self::Subresource(name)),
+                None => Err(format!(
+                    "unknown grant `{word}`: use write, secrets, or one of {}",
+                    GUARDED_SUBRESOURCES.join(", ")
+                )),
+            },
+        }
+    }
 }
 
 /// Whether a request reads or changes the cluster.
@@ -87,20 +138,39 @@ impl Policy {
     /// Returns a message that lists the known grants when `grant` is not
     /// one of them.
     pub fn grant(&mut self, grant: &str) -> Result<(), String> {
-        match grant {
-            "write" => self.write = true,
-            "secrets" => self.secrets = true,
-            subresource if GUARDED_SUBRESOURCES.contains(&subresource) => {
-                self.subresources.insert(subresource.to_string());
+        self.add(Grant::parse(grant)?);
+        Ok(())
+    }
+
+    /// Adds a namespace the plugin may use, as `--allow-namespace` does.
+    /// The first one limits a policy that allowed every namespace.
+    pub fn allow_namespace(&mut self, namespace: &str) {
+        match &mut self.namespaces {
+            Namespaces::Every => {
+                self.namespaces = Namespaces::Only(BTreeSet::from([namespace.to_string()]));
             }
-            other => {
-                return Err(format!(
-                    "unknown grant `{other}`: use write, secrets, or one of {}",
-                    GUARDED_SUBRESOURCES.join(", ")
-                ));
+            Namespaces::Only(namespaces) => {
+                namespaces.insert(namespace.to_string());
             }
         }
-        Ok(())
+    }
+
+    fn add(&mut self, grant: Grant) {
+        match grant {
+            Grant::Write => self.write = true,
+            Grant::Secrets => self.secrets = true,
+            Grant::Subresource(name) => {
+                self.subresources.insert(name.to_string());
+            }
+        }
+    }
+
+    fn includes(&self, grant: Grant) -> bool {
+        match grant {
+            Grant::Write => self.write,
+            Grant::Secrets => self.secrets,
+            Grant::Subresource(name) => self.subresources.contains(name),
+        }
     }
 
     /// Returns whether `access` is allowed, or the rule that denies it.
@@ -114,47 +184,100 @@ impl Policy {
         if let Some(subresource) = &access.subresource {
             let name = format!("{}/{subresource}", access.resource);
             if GUARDED_SUBRESOURCES.contains(&name.as_str()) && !self.subresources.contains(&name) {
+                let message = if self.unrequested(&name) {
+                    format!(
+                        "{request}: {name} is denied, because the plugin's manifest does not \
+                         request it"
+                    )
+                } else {
+                    format!(
+                        "{request}: {name} is denied unless granted by name: run with --allow {name}"
+                    )
+                };
                 return Err(Denial {
                     rule: "subresource",
-                    message: format!(
-                        "{request}: {name} is denied unless granted by name: run with --allow {name}"
-                    ),
+                    message,
                 });
             }
         }
         if access.resource == "secrets" && !self.secrets {
+            let message = if self.unrequested("secrets") {
+                format!(
+                    "{request}: Secrets need an explicit grant, and the plugin's manifest does \
+                     not request secrets"
+                )
+            } else {
+                format!("{request}: Secrets need an explicit grant: run with --allow secrets")
+            };
             return Err(Denial {
                 rule: "secrets",
-                message: format!(
-                    "{request}: Secrets need an explicit grant: run with --allow secrets"
-                ),
+                message,
             });
         }
         if access.verb == Verb::Write && !self.write {
+            let message = if self.unrequested("write") {
+                format!(
+                    "{request}: the plugin is read-only, because its manifest does not request \
+                     write"
+                )
+            } else {
+                format!("{request}: the plugin is read-only: run with --allow write")
+            };
             return Err(Denial {
                 rule: "write",
-                message: format!("{request}: the plugin is read-only: run with --allow write"),
+                message,
             });
         }
         self.check_namespace(access, &request)
     }
 
+    /// Returns whether the policy was narrowed to a manifest request that
+    /// does not name the grant word `grant`.
+    fn unrequested(&self, grant: &str) -> bool {
+        self.manifest_request
+            .as_ref()
+            .is_some_and(|request| !request.allow.contains(grant))
+    }
+
     fn check_namespace(&self, access: &Access, request: &str) -> Result<(), Denial> {
-        if self.namespaces.is_empty() {
+        let Namespaces::Only(namespaces) = &self.namespaces else {
             return Ok(());
-        }
-        let allowed = self
-            .namespaces
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>()
-            .join(", ");
+        };
         let denied = |reason: String| Denial {
             rule: "namespace",
             message: format!("{request}: {reason}"),
         };
+        let unrequested = |namespace: &String| {
+            self.manifest_request.as_ref().is_some_and(|request| {
+                !request.namespaces.is_empty() && !request.namespaces.contains(namespace)
+            })
+        };
+        if let Some(namespace) = &access.namespace
+            && !namespaces.contains(namespace)
+            && unrequested(namespace)
+        {
+            return Err(denied(format!(
+                "namespace `{namespace}` is not granted: the plugin's manifest does not request it"
+            )));
+        }
+        if namespaces.is_empty() {
+            // Narrowing left no namespace: every namespaced request and
+            // every write is denied, and cluster-scoped reads stay allowed
+            // as under any namespace limit.
+            return match (&access.namespace, access.namespaced) {
+                (None, false) if access.verb == Verb::Read => Ok(()),
+                (None, false) => Err(denied(format!(
+                    "the plugin may use no namespace and so may not write cluster-scoped \
+                     objects, {NO_COMMON_NAMESPACE}"
+                ))),
+                _ => Err(denied(format!(
+                    "the plugin may use no namespace, {NO_COMMON_NAMESPACE}"
+                ))),
+            };
+        }
+        let allowed = join(namespaces);
         match (&access.namespace, access.namespaced) {
-            (Some(namespace), _) if self.namespaces.contains(namespace) => Ok(()),
+            (Some(namespace), _) if namespaces.contains(namespace) => Ok(()),
             (Some(namespace), _) => Err(denied(format!(
                 "namespace `{namespace}` is not granted; the plugin may use {allowed} \
                  (grant more with --allow-namespace)"
@@ -182,17 +305,10 @@ impl Policy {
             }
             .to_string(),
         ];
-        parts.push(if self.namespaces.is_empty() {
-            "every namespace".to_string()
-        } else {
-            format!(
-                "namespaces {}",
-                self.namespaces
-                    .iter()
-                    .map(String::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+        parts.push(match &self.namespaces {
+            Namespaces::Every => "every namespace".to_string(),
+            Namespaces::Only(namespaces) if namespaces.is_empty() => "no namespace".to_string(),
+            Namespaces::Only(namespaces) => format!("namespaces {}", join(namespaces)),
         });
         parts.push(if self.secrets {
             "Secrets granted".to_string()
@@ -200,16 +316,19 @@ impl Policy {
             "no Secrets".to_string()
         });
         if !self.subresources.is_empty() {
-            parts.push(
-                self.subresources
-                    .iter()
-                    .map(String::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            );
+            parts.push(join(&self.subresources));
         }
         parts.join("; ")
     }
+}
+
+/// Joins names with commas, in the set's order.
+fn join(names: &BTreeSet<String>) -> String {
+    names
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl fmt::Display for Policy {
@@ -404,7 +523,7 @@ mod tests {
     fn namespaces_limit_every_request() {
         let policy = Policy {
             write: true,
-            namespaces: BTreeSet::from(["shop".to_string()]),
+            namespaces: Namespaces::Only(BTreeSet::from(["shop".to_string()])),
             ..Policy::default()
         };
         assert!(
@@ -554,12 +673,30 @@ mod tests {
         let policy = Policy {
             write: true,
             secrets: true,
-            namespaces: BTreeSet::from(["a".to_string(), "b".to_string()]),
+            namespaces: Namespaces::Only(BTreeSet::from(["a".to_string(), "b".to_string()])),
             subresources: BTreeSet::from(["pods/exec".to_string()]),
+            manifest_request: None,
         };
         assert_eq!(
             policy.summary(),
             "read-write; namespaces a, b; Secrets granted; pods/exec"
+        );
+        let nowhere = Policy {
+            namespaces: Namespaces::Only(BTreeSet::new()),
+            ..Policy::default()
+        };
+        assert_eq!(nowhere.summary(), "read-only; no namespace; no Secrets");
+    }
+
+    #[test]
+    fn namespace_grants_accumulate() {
+        let mut policy = Policy::default();
+        policy.allow_namespace("shop");
+        policy.allow_namespace("web");
+        policy.allow_namespace("shop");
+        assert_eq!(
+            policy.namespaces,
+            Namespaces::Only(BTreeSet::from(["shop".to_string(), "web".to_string()]))
         );
     }
 }

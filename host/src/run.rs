@@ -6,6 +6,7 @@
 //! results gathered so far are kept.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,7 @@ use tracing::Instrument;
 
 use crate::inventory::ClusterConfig;
 use crate::plugin::{HostContext, Invocation, InvocationError, Limits, Plugin, Write};
+use crate::policy::Request;
 
 /// Options of a run.
 #[derive(Clone, Debug)]
@@ -85,6 +87,11 @@ pub struct Report {
     pub policy: String,
     /// Whether writes were sent as server-side dry runs.
     pub dry_run: bool,
+    /// The manifest that narrowed the grants, if the plugin has one.
+    pub manifest: Option<PathBuf>,
+    /// Grants and namespaces the manifest requested that the operator did
+    /// not grant.
+    pub requested_not_granted: Request,
     /// One result per target cluster.
     pub results: Vec<ClusterResult>,
     /// Counts over the results.
@@ -103,7 +110,8 @@ impl Report {
 
 /// Runs `plugin` once per target cluster and gathers the results. When
 /// `cancel` completes first, unfinished invocations are stopped and marked
-/// cancelled.
+/// cancelled. The report's `manifest` and `requested_not_granted` are left
+/// empty, because the caller reads the manifest and fills them in.
 pub async fn run_plugin(
     plugin: Arc<Plugin>,
     context: Arc<HostContext>,
@@ -151,6 +159,8 @@ pub async fn run_plugin(
         plugin: plugin.name().to_string(),
         policy: context.policy().summary(),
         dry_run: context.mode().dry_run,
+        manifest: None,
+        requested_not_granted: Request::default(),
         results,
         summary,
         interrupted,

@@ -42,6 +42,14 @@ pub fn plugin(name: &str) -> PathBuf {
     path
 }
 
+/// Copies the built plugin `name` into `folder`, where a test can put a
+/// manifest beside it, and returns the copy's path.
+pub fn plugin_in(name: &str, folder: &Path) -> PathBuf {
+    let copy = folder.join(format!("{name}.wasm"));
+    std::fs::copy(plugin(name), &copy).expect("copying the plugin");
+    copy
+}
+
 /// Runs the `lazyhost` binary with `args` and returns its output.
 pub fn lazyhost(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_lazyhost"))

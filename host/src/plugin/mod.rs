@@ -182,41 +182,17 @@ impl PluginRuntime {
     /// Fails when the file cannot be read, is not a WebAssembly component,
     /// does not compile, or does not fit the `plugin` world.
     pub fn load(&self, path: &Path) -> Result<Plugin, LoadError> {
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        if !bytes.starts_with(WASM_MAGIC) {
-            return Err(LoadError::NotWasm {
-                path: path.to_path_buf(),
-            });
-        }
-        if bytes.get(4..8) == Some(CORE_MODULE_VERSION) {
+        let bytes = read_wasm(path)?;
+        if is_core_module(&bytes) {
             return Err(LoadError::CoreModule {
                 path: path.to_path_buf(),
             });
         }
 
         let started = Instant::now();
-        let component =
-            Component::new(&self.engine, &bytes).map_err(|error| LoadError::Compile {
-                path: path.to_path_buf(),
-                reason: format!("{error:#}"),
-            })?;
-        let wrong_world = |error: wasmtime::Error| LoadError::WrongWorld {
-            path: path.to_path_buf(),
-            reason: format!("{error:#}"),
-        };
-        let instance_pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(wrong_world)?;
-        let pre = bindings::PluginPre::new(instance_pre).map_err(wrong_world)?;
-
-        let name = path
-            .file_stem()
-            .map(|stem| stem.to_string_lossy().into_owned())
-            .unwrap_or_else(|| path.display().to_string());
+        let component = self.compile(path, &bytes)?;
+        let pre = self.check_world(path, &component)?;
+        let name = plugin_name(path);
         tracing::debug!(plugin = %name, bytes = bytes.len(), elapsed = ?started.elapsed(), "compiled plugin");
         Ok(Plugin {
             name: name.into(),
@@ -225,6 +201,71 @@ impl PluginRuntime {
             pre,
         })
     }
+
+    /// Returns the engine that compiles plugins.
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Compiles the component in `bytes`, read from `path`.
+    pub(crate) fn compile(&self, path: &Path, bytes: &[u8]) -> Result<Component, LoadError> {
+        Component::new(&self.engine, bytes).map_err(|error| LoadError::Compile {
+            path: path.to_path_buf(),
+            reason: format!("{error:#}"),
+        })
+    }
+
+    /// Checks that `component` fits the `plugin` world, as [`Self::load`]
+    /// does: every import is one the linker provides and the exports
+    /// include `run` with its WIT signature.
+    pub(crate) fn fits_world(&self, path: &Path, component: &Component) -> Result<(), LoadError> {
+        self.check_world(path, component).map(drop)
+    }
+
+    fn check_world(
+        &self,
+        path: &Path,
+        component: &Component,
+    ) -> Result<bindings::PluginPre<HostState>, LoadError> {
+        let wrong_world = |error: wasmtime::Error| LoadError::WrongWorld {
+            path: path.to_path_buf(),
+            reason: format!("{error:#}"),
+        };
+        let instance_pre = self
+            .linker
+            .instantiate_pre(component)
+            .map_err(wrong_world)?;
+        bindings::PluginPre::new(instance_pre).map_err(wrong_world)
+    }
+}
+
+/// Reads a plugin file and checks that it is WebAssembly: a component or
+/// a core module.
+pub(crate) fn read_wasm(path: &Path) -> Result<Vec<u8>, LoadError> {
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if !bytes.starts_with(WASM_MAGIC) {
+        return Err(LoadError::NotWasm {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(bytes)
+}
+
+/// Returns whether WebAssembly `bytes` are a core module rather than a
+/// component, by the version field after the magic number.
+pub(crate) fn is_core_module(bytes: &[u8]) -> bool {
+    bytes.get(4..8) == Some(CORE_MODULE_VERSION)
+}
+
+/// Returns a plugin's name: its file name without `.wasm`. The
+/// configuration's `[plugins.NAME]` sections use it.
+pub fn plugin_name(path: &Path) -> String {
+    path.file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
 }
 
 /// Advances the engine's epoch every tick until the engine is dropped.
