@@ -354,3 +354,64 @@ async fn denials_are_counted_in_the_statistics() {
     }
     fleet.shutdown().await;
 }
+
+#[test]
+fn plugin_section_limits_clusters() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("lazyhost.toml");
+    std::fs::write(
+        &config,
+        "[plugins.pod_audit]\nclusters = [\"sim-3\"]\nselector = \"variant=b\"\n",
+    )
+    .unwrap();
+    let component = plugin("pod_audit");
+
+    // --sim labels no cluster, so only the named one is left.
+    let output = lazyhost(&[
+        "run",
+        arg(&component),
+        "--config",
+        arg(&config),
+        "--sim",
+        "3",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let document = json(&output);
+    let clusters: Vec<&str> = document["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|result| result["cluster"].as_str().unwrap())
+        .collect();
+    assert_eq!(clusters, ["sim-3"]);
+    assert!(
+        stderr(&output).contains("left out clusters the plugin may not use"),
+        "{}",
+        stderr(&output)
+    );
+
+    let sim = common::SimChild::start(2);
+    let kubeconfig = sim.kubeconfig();
+    let output = lazyhost(&[
+        "run",
+        arg(&component),
+        "--config",
+        arg(&config),
+        "--kubeconfig",
+        arg(&kubeconfig),
+        "--context",
+        "sim-1",
+    ]);
+    assert_eq!(output.status.code(), Some(2), "stdout: {}", stdout(&output));
+    assert!(
+        stderr(&output).contains(
+            "plugin `pod_audit` may not use cluster `sim-1`: its section of lazyhost.toml \
+             allows clusters sim-3 and clusters labelled variant=b; choose one of those, or add \
+             the cluster to `plugins.pod_audit.clusters`"
+        ),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -23,6 +23,8 @@
 //! [plugins.label_fixer]      # a plugin's grants, by its file name
 //! allow = ["write"]
 //! namespaces = ["shop"]
+//! clusters = ["prod-eu"]     # clusters it may use, by name ...
+//! selector = "env=staging"   # ... or by labels; default every cluster
 //! as = "system:serviceaccount:ops:label-fixer"  # impersonated by every request
 //! as_groups = ["ops"]
 //! dry_run = true             # writes are server-side dry runs
@@ -45,8 +47,10 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use crate::cluster::Identity;
+use crate::inventory::ClusterConfig;
 use crate::policy::Policy;
 use crate::pool::PoolConfig;
+use crate::selector::LabelSelector;
 use crate::transport::TransportConfig;
 
 /// The file read when `--config` is not given, if it exists.
@@ -107,6 +111,13 @@ pub struct PluginSection {
     pub allow: Vec<String>,
     /// Namespaces the plugin may use; empty allows every namespace.
     pub namespaces: Vec<String>,
+    /// Clusters the plugin may use, by name. With `selector` as well, a
+    /// cluster named here or matching the selector may be used; without
+    /// either, every cluster may.
+    pub clusters: Vec<String>,
+    /// Label selector of the clusters the plugin may use, such as
+    /// `env=staging`.
+    pub selector: Option<String>,
     /// Kubernetes user the plugin's requests impersonate, so the cluster's
     /// RBAC applies to them too.
     #[serde(rename = "as")]
@@ -119,6 +130,39 @@ pub struct PluginSection {
 }
 
 impl PluginSection {
+    /// Returns whether the section limits the clusters the plugin may use.
+    pub fn limits_clusters(&self) -> bool {
+        !self.clusters.is_empty() || self.selector.is_some()
+    }
+
+    /// Returns whether the plugin may use `cluster`: it is named in
+    /// `clusters` or matches `selector`, or the section limits nothing.
+    pub fn may_use(&self, cluster: &ClusterConfig) -> bool {
+        if !self.limits_clusters() {
+            return true;
+        }
+        let matches = |selector: &String| {
+            LabelSelector::parse(selector).is_ok_and(|parsed| parsed.matches(&cluster.labels))
+        };
+        self.clusters.contains(&cluster.name) || self.selector.as_ref().is_some_and(matches)
+    }
+
+    /// Describes the clusters the plugin may use, for messages.
+    pub fn cluster_scope(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.clusters.is_empty() {
+            parts.push(format!("clusters {}", self.clusters.join(", ")));
+        }
+        if let Some(selector) = &self.selector {
+            parts.push(format!("clusters labelled {selector}"));
+        }
+        if parts.is_empty() {
+            "every cluster".to_string()
+        } else {
+            parts.join(" and ")
+        }
+    }
+
     /// Returns the policy this section grants.
     ///
     /// # Errors
@@ -401,6 +445,16 @@ impl Config {
             section
                 .to_identity()
                 .map_err(|reason| format!("key `plugins.{name}.as`: {reason}"))?;
+            if let Some(selector) = &section.selector {
+                if selector.trim().is_empty() {
+                    return Err(format!(
+                        "key `plugins.{name}.selector`: the selector is empty; remove the key \
+                         to let the plugin use every cluster"
+                    ));
+                }
+                LabelSelector::parse(selector)
+                    .map_err(|error| format!("key `plugins.{name}.selector`: {error}"))?;
+            }
             if section
                 .namespaces
                 .iter()
@@ -571,6 +625,14 @@ mod tests {
             (
                 "[plugins.fixer]\nallow_all = true",
                 "unknown field `allow_all`",
+            ),
+            (
+                "[plugins.fixer]\nselector = \" \"",
+                "key `plugins.fixer.selector`: the selector is empty",
+            ),
+            (
+                "[plugins.fixer]\nselector = \"env in (a\"",
+                "key `plugins.fixer.selector`: ",
             ),
             (
                 "[plugins.fixer]\nas_groups = [\"ops\"]",

@@ -354,7 +354,17 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
         None => load_inventory(&args.source)?,
     };
     let inventory = Arc::new(inventory);
-    let targets = select_targets(&inventory, &args)?;
+    let section = config
+        .plugins
+        .get(plugin.name())
+        .cloned()
+        .unwrap_or_default();
+    let targets = scope_targets(
+        select_targets(&inventory, &args)?,
+        &args,
+        &section,
+        plugin.name(),
+    )?;
 
     let monitor = Arc::new(Monitor::new());
     let factory =
@@ -368,11 +378,6 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
     watch_memory(&monitor, &pool, &config);
     let operator = operator_policy(&config, plugin.name(), &args.grants)?;
     let narrowed = narrow_to_manifest(&operator, manifest.as_ref());
-    let section = config
-        .plugins
-        .get(plugin.name())
-        .cloned()
-        .unwrap_or_default();
     let mode = RequestMode {
         dry_run: args.dry_run || section.dry_run,
         identity: request_identity(&args, &section)?,
@@ -543,6 +548,51 @@ fn select_targets(
             "no usable current context in the kubeconfig: choose clusters with --context NAME, --selector or --all"
         ),
     }
+}
+
+/// Keeps the targets the plugin's section lets it use. A cluster named
+/// with `--context`, or the current context, that the section excludes is
+/// an error; `--all`, `--selector` and `--sim` just leave such clusters out.
+fn scope_targets(
+    targets: Vec<Arc<ClusterConfig>>,
+    args: &RunArgs,
+    section: &PluginSection,
+    plugin: &str,
+) -> anyhow::Result<Vec<Arc<ClusterConfig>>> {
+    let scope = || section.cluster_scope();
+    let chosen_by_name = !(args.all || args.selector.is_some() || args.sim.is_some());
+    if chosen_by_name {
+        if let Some(outside) = targets.iter().find(|cluster| !section.may_use(cluster)) {
+            bail!(
+                "plugin `{plugin}` may not use cluster `{}`: its section of lazyhost.toml allows \
+                 {}; choose one of those, or add the cluster to `plugins.{plugin}.clusters`",
+                outside.name,
+                scope()
+            );
+        }
+        return Ok(targets);
+    }
+    let total = targets.len();
+    let kept: Vec<_> = targets
+        .into_iter()
+        .filter(|cluster| section.may_use(cluster))
+        .collect();
+    if kept.is_empty() {
+        bail!(
+            "none of the {total} selected clusters is one plugin `{plugin}` may use: its section \
+             of lazyhost.toml allows {}",
+            scope()
+        );
+    }
+    if kept.len() < total {
+        tracing::warn!(
+            plugin,
+            skipped = total - kept.len(),
+            allowed = %scope(),
+            "left out clusters the plugin may not use"
+        );
+    }
+    Ok(kept)
 }
 
 /// Returns the clusters named with `--context` or matched by `--selector`,
