@@ -23,6 +23,8 @@
 //! [plugins.label_fixer]      # a plugin's grants, by its file name
 //! allow = ["write"]
 //! namespaces = ["shop"]
+//! resources = ["deployments", "replicasets"]  # default every resource type
+//! verbs = ["get", "list", "patch"]            # default every verb
 //! clusters = ["prod-eu"]     # clusters it may use, by name ...
 //! selector = "env=staging"   # ... or by labels; default every cluster
 //! as = "system:serviceaccount:ops:label-fixer"  # impersonated by every request
@@ -111,6 +113,12 @@ pub struct PluginSection {
     pub allow: Vec<String>,
     /// Namespaces the plugin may use; empty allows every namespace.
     pub namespaces: Vec<String>,
+    /// Resource types the plugin may use, by plural name such as
+    /// `configmaps`; empty allows every type.
+    pub resources: Vec<String>,
+    /// Kubernetes verbs the plugin may use (`get`, `list`, `create`,
+    /// `update`, `patch`, `delete`); empty allows every verb.
+    pub verbs: Vec<String>,
     /// Clusters the plugin may use, by name. With `selector` as well, a
     /// cluster named here or matching the selector may be used; without
     /// either, every cluster may.
@@ -177,6 +185,8 @@ impl PluginSection {
         for grant in &self.allow {
             policy.grant(grant)?;
         }
+        policy.resources = self.resources.iter().cloned().collect();
+        policy.verbs = self.verbs.iter().cloned().collect();
         Ok(policy)
     }
 
@@ -445,6 +455,26 @@ impl Config {
             section
                 .to_identity()
                 .map_err(|reason| format!("key `plugins.{name}.as`: {reason}"))?;
+            if let Some(verb) = section
+                .verbs
+                .iter()
+                .find(|verb| !crate::policy::VERBS.contains(&verb.as_str()))
+            {
+                return Err(format!(
+                    "key `plugins.{name}.verbs`: unknown verb `{verb}`: use {}",
+                    crate::policy::VERBS.join(", ")
+                ));
+            }
+            if let Some(resource) = section
+                .resources
+                .iter()
+                .find(|resource| resource.is_empty() || resource.contains(['/', '.', ' ']))
+            {
+                return Err(format!(
+                    "key `plugins.{name}.resources`: `{resource}` is not a plural resource name: \
+                     write it as the API path has it, such as `configmaps` or `deployments`"
+                ));
+            }
             if let Some(selector) = &section.selector {
                 if selector.trim().is_empty() {
                     return Err(format!(
@@ -625,6 +655,14 @@ mod tests {
             (
                 "[plugins.fixer]\nallow_all = true",
                 "unknown field `allow_all`",
+            ),
+            (
+                "[plugins.fixer]\nverbs = [\"watch\"]",
+                "key `plugins.fixer.verbs`: unknown verb `watch`: use get, list, create, update, patch, delete",
+            ),
+            (
+                "[plugins.fixer]\nresources = [\"deployments.apps\"]",
+                "key `plugins.fixer.resources`: `deployments.apps` is not a plural resource name",
             ),
             (
                 "[plugins.fixer]\nselector = \" \"",

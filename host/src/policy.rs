@@ -34,6 +34,9 @@ const GUARDED_SUBRESOURCES: &[&str] = &[
     "serviceaccounts/token",
 ];
 
+/// The Kubernetes verbs a policy can limit a plugin to.
+pub const VERBS: &[&str] = &["get", "list", "create", "update", "patch", "delete"];
+
 /// The reason of a denial when narrowing left no namespace.
 const NO_COMMON_NAMESPACE: &str = "because none of the namespaces its manifest requests is \
      granted: grant one with --allow-namespace";
@@ -49,6 +52,12 @@ pub struct Policy {
     pub namespaces: Namespaces,
     /// Guarded subresources granted by name, such as `pods/exec`.
     pub subresources: BTreeSet<String>,
+    /// Resource types the plugin may use, by plural name such as
+    /// `configmaps`; empty allows every type.
+    pub resources: BTreeSet<String>,
+    /// Kubernetes verbs the plugin may use, from [`VERBS`]; empty allows
+    /// every verb. Writes still need the `write` grant.
+    pub verbs: BTreeSet<String>,
     /// The request of the plugin's manifest that the policy was narrowed
     /// to, if any. A denial that the request causes names the manifest
     /// rather than an option the operator may already have given.
@@ -200,6 +209,31 @@ impl Policy {
                 });
             }
         }
+        if !self.verbs.is_empty() && !self.verbs.contains(access.kube_verb()) {
+            return Err(Denial {
+                rule: "verb",
+                message: format!(
+                    "{request}: the plugin may use only the verbs {}: add `{}` to `verbs` in its \
+                     section of lazyhost.toml",
+                    join(&self.verbs),
+                    access.kube_verb()
+                ),
+            });
+        }
+        if !self.resources.is_empty()
+            && !access.resource.is_empty()
+            && !self.resources.contains(&access.resource)
+        {
+            return Err(Denial {
+                rule: "resource",
+                message: format!(
+                    "{request}: the plugin may use only the resources {}: add `{}` to \
+                     `resources` in its section of lazyhost.toml",
+                    join(&self.resources),
+                    access.resource
+                ),
+            });
+        }
         if access.resource == "secrets" && !self.secrets {
             let message = if self.unrequested("secrets") {
                 format!(
@@ -318,6 +352,12 @@ impl Policy {
         if !self.subresources.is_empty() {
             parts.push(join(&self.subresources));
         }
+        if !self.resources.is_empty() {
+            parts.push(format!("resources {}", join(&self.resources)));
+        }
+        if !self.verbs.is_empty() {
+            parts.push(format!("verbs {}", join(&self.verbs)));
+        }
         parts.join("; ")
     }
 }
@@ -340,6 +380,18 @@ impl fmt::Display for Policy {
 impl Access {
     /// Describes the request for a message, such as `list secrets in
     /// namespace shop`.
+    /// Returns the Kubernetes verb of the access: a raw request's method
+    /// maps as the API server maps it (POST is `create`, PUT is `update`,
+    /// HEAD is `get`), and a raw GET counts as `get` even on a collection.
+    pub fn kube_verb(&self) -> &str {
+        match self.action.as_str() {
+            "post" => "create",
+            "put" => "update",
+            "head" => "get",
+            other => other,
+        }
+    }
+
     fn describe(&self) -> String {
         let mut target = self.resource.clone();
         if let Some(subresource) = &self.subresource {
@@ -520,6 +572,53 @@ mod tests {
     }
 
     #[test]
+    fn resource_and_verb_lists_limit_requests() {
+        let policy = Policy {
+            write: true,
+            resources: BTreeSet::from(["configmaps".to_string(), "pods".to_string()]),
+            verbs: BTreeSet::from(["get".to_string(), "list".to_string(), "update".to_string()]),
+            ..Policy::default()
+        };
+        assert!(
+            policy
+                .check(&typed("list", Verb::Read, "pods", None))
+                .is_ok()
+        );
+        let put = Access::of_raw("PUT", "/api/v1/namespaces/a/configmaps/b").unwrap();
+        assert_eq!(put.kube_verb(), "update");
+        assert!(policy.check(&put).is_ok());
+        assert!(
+            policy
+                .check(&Access::of_raw("GET", "/apis/apps/v1").unwrap())
+                .is_ok(),
+            "discovery names no resource"
+        );
+
+        let nodes = policy
+            .check(&typed("get", Verb::Read, "nodes", None))
+            .unwrap_err();
+        assert_eq!(nodes.rule, "resource");
+        assert_eq!(
+            nodes.message,
+            "get nodes: the plugin may use only the resources configmaps, pods: add `nodes` to \
+             `resources` in its section of lazyhost.toml"
+        );
+        let post = Access::of_raw("POST", "/api/v1/namespaces/a/configmaps").unwrap();
+        let create = policy.check(&post).unwrap_err();
+        assert_eq!(create.rule, "verb");
+        assert_eq!(
+            create.message,
+            "post configmaps in namespace a: the plugin may use only the verbs get, list, update: \
+             add `create` to `verbs` in its section of lazyhost.toml"
+        );
+        assert_eq!(
+            policy.summary(),
+            "read-write; every namespace; no Secrets; resources configmaps, pods; \
+             verbs get, list, update"
+        );
+    }
+
+    #[test]
     fn namespaces_limit_every_request() {
         let policy = Policy {
             write: true,
@@ -676,6 +775,7 @@ mod tests {
             namespaces: Namespaces::Only(BTreeSet::from(["a".to_string(), "b".to_string()])),
             subresources: BTreeSet::from(["pods/exec".to_string()]),
             manifest_request: None,
+            ..Policy::default()
         };
         assert_eq!(
             policy.summary(),

@@ -83,7 +83,13 @@ impl Policy {
     /// with no namespaces requests no limit, so an operator's limit on
     /// such a plugin is not reported there.
     pub fn narrow(&self, request: &Request) -> Narrowed {
-        let mut policy = Policy::default();
+        // A manifest requests grants and namespaces; the operator's limits
+        // on resource types and verbs carry over unchanged.
+        let mut policy = Policy {
+            resources: self.resources.clone(),
+            verbs: self.verbs.clone(),
+            ..Policy::default()
+        };
         let mut not_granted = Request::default();
         for word in &request.allow {
             match Grant::parse(word) {
@@ -163,6 +169,17 @@ mod tests {
             namespace: namespace.map(str::to_string),
             namespaced,
         }
+    }
+
+    #[test]
+    fn resource_and_verb_limits_carry_over() {
+        let mut limited = operator(&["write"], &[]);
+        limited.resources = names(&["configmaps"]);
+        limited.verbs = names(&["get", "patch"]);
+        let narrowed = limited.narrow(&request(&["write"], &[]));
+        assert_eq!(narrowed.policy.resources, limited.resources);
+        assert_eq!(narrowed.policy.verbs, limited.verbs);
+        assert!(narrowed.policy.write);
     }
 
     #[test]
