@@ -659,3 +659,41 @@ async fn repeated_context_runs_once() {
         .collect();
     assert_eq!(clusters, ["sim-2", "sim-1"]);
 }
+
+#[test]
+fn second_run_loads_the_compiled_plugin_from_the_cache() {
+    let cache = tempfile::tempdir().unwrap();
+    let component = plugin("pod_audit");
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_lazyhost"))
+            .args(["run", arg(&component), "--sim", "1", "-v"])
+            .env(lazyhost::plugin::CACHE_DIR_ENV, cache.path())
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("lazyhost runs")
+    };
+    let loaded = |output: &std::process::Output| {
+        let log = stderr(output);
+        log.lines()
+            .find(|line| line.contains("loaded plugin"))
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("no load line in: {log}"))
+    };
+
+    let first = run();
+    assert_eq!(first.status.code(), Some(0), "stderr: {}", stderr(&first));
+    assert!(
+        loaded(&first).contains("from_cache=false"),
+        "{}",
+        loaded(&first)
+    );
+    let second = run();
+    assert_eq!(second.status.code(), Some(0), "stderr: {}", stderr(&second));
+    assert!(
+        loaded(&second).contains("from_cache=true"),
+        "{}",
+        loaded(&second)
+    );
+    let files: Vec<_> = std::fs::read_dir(cache.path()).unwrap().collect();
+    assert_eq!(files.len(), 1, "one compiled component: {files:?}");
+}

@@ -15,7 +15,7 @@ use lazyhost::inventory::{ClusterConfig, Inventory, Sources, in_cluster};
 use lazyhost::manifest::Manifest;
 use lazyhost::monitor::{ConfigStats, MemoryWatch, Monitor};
 use lazyhost::output::{self, ClusterRow, Format};
-use lazyhost::plugin::{HostContext, Limits, PluginRuntime, plugin_name};
+use lazyhost::plugin::{ComponentCache, HostContext, Limits, PluginRuntime, plugin_name};
 use lazyhost::policy::{Namespaces, Narrowed, Policy};
 use lazyhost::run::{RunOptions, run_plugin};
 use lazyhost::sim::{Fleet, FleetFile, FleetOptions, Listen, UserAuth};
@@ -337,7 +337,7 @@ fn init_logging(cli: &Cli) {
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<u8> {
-    let plugin_runtime = PluginRuntime::new()?;
+    let plugin_runtime = PluginRuntime::new()?.with_cache(ComponentCache::open_default());
     let plugin = Arc::new(plugin_runtime.load(&args.plugin)?);
     let manifest = Manifest::find(&args.plugin)?;
 

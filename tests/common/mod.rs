@@ -50,12 +50,19 @@ pub fn plugin_in(name: &str, folder: &Path) -> PathBuf {
     copy
 }
 
+/// Returns the compiled-component cache the tests' `lazyhost` processes
+/// share, inside the build folder rather than the user's home.
+pub fn component_cache() -> PathBuf {
+    root().join("target/component-cache")
+}
+
 /// Runs the `lazyhost` binary with `args` and returns its output.
 pub fn lazyhost(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_lazyhost"))
         .args(args)
         .env_remove("KUBECONFIG")
         .env_remove("RUST_LOG")
+        .env(lazyhost::plugin::CACHE_DIR_ENV, component_cache())
         .output()
         .expect("lazyhost runs")
 }

@@ -12,17 +12,20 @@
 //! stdout and stderr are captured per invocation.
 
 mod bindings;
+mod cache;
 mod capture;
 mod host;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, Store, StoreLimitsBuilder};
 use wasmtime_wasi::WasiCtxBuilder;
 
+pub use cache::{CACHE_DIR_ENV, ComponentCache};
 pub use capture::CapturedOutput;
 pub use host::{HostContext, HostState, Write};
 
@@ -151,6 +154,9 @@ pub struct Invocation {
 pub struct PluginRuntime {
     engine: Engine,
     linker: Linker<HostState>,
+    cache: Option<ComponentCache>,
+    compilations: AtomicU64,
+    cache_hits: AtomicU64,
 }
 
 impl PluginRuntime {
@@ -172,7 +178,32 @@ impl PluginRuntime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_error)?;
         bindings::Plugin::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |state| state)
             .map_err(engine_error)?;
-        Ok(Self { engine, linker })
+        Ok(Self {
+            engine,
+            linker,
+            cache: None,
+            compilations: AtomicU64::new(0),
+            cache_hits: AtomicU64::new(0),
+        })
+    }
+
+    /// Keeps compiled components in `cache`, so a plugin loaded again,
+    /// also by a later process, is not compiled again.
+    #[must_use]
+    pub fn with_cache(mut self, cache: Option<ComponentCache>) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    /// Returns how many components this runtime compiled.
+    pub fn compilations(&self) -> u64 {
+        self.compilations.load(Ordering::Relaxed)
+    }
+
+    /// Returns how many components this runtime loaded from its cache
+    /// instead of compiling them.
+    pub fn cache_hits(&self) -> u64 {
+        self.cache_hits.load(Ordering::Relaxed)
     }
 
     /// Reads, compiles and checks a plugin component.
@@ -190,10 +221,16 @@ impl PluginRuntime {
         }
 
         let started = Instant::now();
-        let component = self.compile(path, &bytes)?;
+        let (component, cached) = self.cached_or_compiled(path, &bytes)?;
         let pre = self.check_world(path, &component)?;
         let name = plugin_name(path);
-        tracing::debug!(plugin = %name, bytes = bytes.len(), elapsed = ?started.elapsed(), "compiled plugin");
+        tracing::debug!(
+            plugin = %name,
+            bytes = bytes.len(),
+            from_cache = cached,
+            elapsed = ?started.elapsed(),
+            "loaded plugin"
+        );
         Ok(Plugin {
             name: name.into(),
             path: path.to_path_buf(),
@@ -205,6 +242,28 @@ impl PluginRuntime {
     /// Returns the engine that compiles plugins.
     pub(crate) fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// Returns the component in `bytes` from the cache, or compiles it and
+    /// caches it; the flag says whether it came from the cache.
+    fn cached_or_compiled(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+    ) -> Result<(Component, bool), LoadError> {
+        let Some(cache) = &self.cache else {
+            self.compilations.fetch_add(1, Ordering::Relaxed);
+            return Ok((self.compile(path, bytes)?, false));
+        };
+        let key = ComponentCache::key(&self.engine, bytes);
+        if let Some(component) = cache.load(&self.engine, &key) {
+            self.cache_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok((component, true));
+        }
+        self.compilations.fetch_add(1, Ordering::Relaxed);
+        let component = self.compile(path, bytes)?;
+        cache.store(&key, &component);
+        Ok((component, false))
     }
 
     /// Compiles the component in `bytes`, read from `path`.
