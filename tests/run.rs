@@ -325,7 +325,8 @@ fn endless_loop_times_out() {
     let document = json(&output);
     assert_eq!(
         result_of(&document, "sim-1")["error"],
-        "timed out after 500ms, host calls included: raise --timeout if the plugin or its cluster needs longer"
+        "timed out after 500ms, host calls included: raise --timeout, or `timeout` in the \
+         plugin's section of lazyhost.toml, if the plugin or its cluster needs longer"
     );
 }
 
@@ -601,7 +602,10 @@ fn output_past_the_limit_is_cut() {
     assert_eq!(result["output"], serde_json::json!({"printed": 2097152}));
     let captured = result["stdout"].as_str().unwrap();
     assert!(
-        captured.ends_with("[lazyhost: output cut at 1048576 bytes, 1048576 more bytes dropped]\n"),
+        captured.ends_with(
+            "[lazyhost: output truncated at the plugin's output limit of 1 MiB (output_bytes); \
+             1048576 more bytes dropped]\n"
+        ),
         "{}",
         &captured[captured.len() - 200..]
     );
@@ -623,7 +627,9 @@ fn memory_limit_names_itself() {
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
         result_of(&json(&output), "sim-1")["error"],
-        "plugin trapped: the plugin exceeded its memory limit of 512 MiB"
+        "the plugin exceeded its memory limit of 512 MiB (memory): it asked for 537985024 bytes \
+         of linear memory; raise `memory` under [plugins.misbehave] in lazyhost.toml if the \
+         plugin needs more"
     );
 }
 

@@ -20,7 +20,7 @@
 //! memory_warning_mb = 500
 //! evict_idle_on_pressure = true
 //!
-//! [plugins.label_fixer]      # a plugin's grants, by its file name
+//! [plugins.label_fixer]      # a plugin's grants and limits, by its file name
 //! allow = ["write"]
 //! namespaces = ["shop"]
 //! resources = ["deployments", "replicasets"]  # default every resource type
@@ -30,6 +30,13 @@
 //! as = "system:serviceaccount:ops:label-fixer"  # impersonated by every request
 //! as_groups = ["ops"]
 //! dry_run = true             # writes are server-side dry runs
+//! timeout = "2m"
+//! memory = "1GiB"            # sizes take B, KiB, MiB or GiB
+//! table_elements = 200000
+//! instances = 100
+//! result_bytes = "4MiB"
+//! output_bytes = "1MiB"
+//! request_body_bytes = "3MiB"
 //!
 //! [[clusters]]
 //! name = "prod-eu"
@@ -40,7 +47,8 @@
 //!
 //! Every key is optional. An unknown key or an invalid value is an error
 //! that names the file, the key and the reason. Durations take the usual
-//! human forms (`90s`, `30m`, `1h 30m`).
+//! human forms (`90s`, `30m`, `1h 30m`), and byte sizes a whole number
+//! and a binary unit (`512MiB`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -50,6 +58,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::cluster::Identity;
 use crate::inventory::ClusterConfig;
+use crate::plugin::{Limits, parse_size};
 use crate::policy::Policy;
 use crate::pool::PoolConfig;
 use crate::selector::LabelSelector;
@@ -104,7 +113,9 @@ pub struct Config {
 }
 
 /// A plugin's section, `[plugins.NAME]`: what the operator grants it on
-/// top of reading every resource but Secrets.
+/// top of reading every resource but Secrets, and the limits of each of
+/// its invocations. A limit left out keeps its default from
+/// [`Limits::default`].
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct PluginSection {
@@ -135,6 +146,25 @@ pub struct PluginSection {
     pub groups: Vec<String>,
     /// Sends the plugin's writes as server-side dry runs.
     pub dry_run: bool,
+    /// Wall-clock limit of one invocation; `--timeout` overrides it.
+    #[serde(deserialize_with = "optional_duration")]
+    pub timeout: Option<Duration>,
+    /// Linear memory of one instance, in bytes.
+    #[serde(deserialize_with = "optional_size")]
+    pub memory: Option<usize>,
+    /// Table elements of one instance.
+    pub table_elements: Option<usize>,
+    /// Core instances, and separately tables and memories, of one instance.
+    pub instances: Option<usize>,
+    /// Size of the text `run` returns, in bytes.
+    #[serde(deserialize_with = "optional_size")]
+    pub result_bytes: Option<usize>,
+    /// Captured stdout, and separately stderr, in bytes.
+    #[serde(deserialize_with = "optional_size")]
+    pub output_bytes: Option<usize>,
+    /// Body of one create, patch or raw request, in bytes.
+    #[serde(deserialize_with = "optional_size")]
+    pub request_body_bytes: Option<usize>,
 }
 
 impl PluginSection {
@@ -237,6 +267,50 @@ pub fn identity(user: Option<&str>, groups: &[String]) -> Result<Option<Identity
         user: user.to_string(),
         groups: groups.to_vec(),
     }))
+}
+
+impl PluginSection {
+    /// Returns the limits this section sets, with the defaults for the
+    /// keys it leaves out.
+    pub fn to_limits(&self) -> Limits {
+        let defaults = Limits::default();
+        Limits {
+            timeout: self.timeout.unwrap_or(defaults.timeout),
+            memory_bytes: self.memory.unwrap_or(defaults.memory_bytes),
+            table_elements: self.table_elements.unwrap_or(defaults.table_elements),
+            instances: self.instances.unwrap_or(defaults.instances),
+            result_bytes: self.result_bytes.unwrap_or(defaults.result_bytes),
+            output_bytes: self.output_bytes.unwrap_or(defaults.output_bytes),
+            request_body_bytes: self
+                .request_body_bytes
+                .unwrap_or(defaults.request_body_bytes),
+        }
+    }
+
+    /// Checks the limits that TOML types alone cannot: none may be zero.
+    fn check_limits(&self, name: &str) -> Result<(), String> {
+        if self.timeout.is_some_and(|timeout| timeout.is_zero()) {
+            return Err(format!(
+                "key `plugins.{name}.timeout`: must be longer than zero, such as 30s"
+            ));
+        }
+        let counts = [
+            ("memory", self.memory),
+            ("table_elements", self.table_elements),
+            ("instances", self.instances),
+            ("result_bytes", self.result_bytes),
+            ("output_bytes", self.output_bytes),
+            ("request_body_bytes", self.request_body_bytes),
+        ];
+        for (key, value) in counts {
+            if value == Some(0) {
+                return Err(format!(
+                    "key `plugins.{name}.{key}`: must be more than zero; leave it out for the default"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A cluster listed in `[[clusters]]`.
@@ -485,6 +559,7 @@ impl Config {
                 LabelSelector::parse(selector)
                     .map_err(|error| format!("key `plugins.{name}.selector`: {error}"))?;
             }
+            section.check_limits(name)?;
             if section
                 .namespaces
                 .iter()
@@ -560,6 +635,30 @@ fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::E
     }
 
     deserializer.deserialize_str(Text)
+}
+
+fn optional_duration<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Duration>, D::Error> {
+    duration(deserializer).map(Some)
+}
+
+fn optional_size<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<usize>, D::Error> {
+    struct Text;
+
+    impl serde::de::Visitor<'_> for Text {
+        type Value = usize;
+
+        fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+            formatter.write_str("a size in quotes, such as \"512MiB\"")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<usize, E> {
+            parse_size(text).map_err(E::custom)
+        }
+    }
+
+    deserializer.deserialize_str(Text).map(Some)
 }
 
 #[cfg(test)]
@@ -681,6 +780,27 @@ mod tests {
                 "key `plugins.fixer.as`: user `bot\\nImpersonate-User: admin` must be non-empty visible ASCII text",
             ),
             (
+                "[plugins.fixer]\nmemory = \"512MB\"",
+                "invalid size `512MB`: the unit is unknown",
+            ),
+            (
+                "[plugins.fixer]\nmemory = 536870912",
+                "invalid type: integer `536870912`, expected a size in quotes, such as \"512MiB\"",
+            ),
+            (
+                "[plugins.fixer]\ninstances = 0",
+                "key `plugins.fixer.instances`: must be more than zero",
+            ),
+            (
+                "[plugins.fixer]\nresult_bytes = \"0B\"",
+                "key `plugins.fixer.result_bytes`: must be more than zero",
+            ),
+            (
+                "[plugins.fixer]\ntimeout = \"0s\"",
+                "key `plugins.fixer.timeout`: must be longer than zero",
+            ),
+            ("[plugins.fixer]\nfuel = 1000", "unknown field `fuel`"),
+            (
                 "[pool]\nmax_idle = \"0s\"",
                 "key `pool.max_idle`: must be longer than zero",
             ),
@@ -712,6 +832,43 @@ mod tests {
             assert!(error.contains(expected), "{text:?} gave {error:?}");
             assert!(!error.contains('\n'), "{error:?}");
         }
+    }
+
+    #[test]
+    fn plugin_limits_are_read() {
+        let text = r#"
+            [plugins.audit]
+            timeout = "2m"
+            memory = "1GiB"
+            table_elements = 200000
+            instances = 40
+            result_bytes = "4MiB"
+            output_bytes = "64KiB"
+            request_body_bytes = "512KiB"
+            [plugins.fixer]
+            memory = "256MiB"
+        "#;
+        let config = Config::parse(text).unwrap();
+        assert_eq!(
+            config.plugins["audit"].to_limits(),
+            Limits {
+                timeout: Duration::from_secs(120),
+                memory_bytes: 1 << 30,
+                table_elements: 200_000,
+                instances: 40,
+                result_bytes: 4 << 20,
+                output_bytes: 64 << 10,
+                request_body_bytes: 512 << 10,
+            }
+        );
+        assert_eq!(
+            config.plugins["fixer"].to_limits(),
+            Limits {
+                memory_bytes: 256 << 20,
+                ..Limits::default()
+            }
+        );
+        assert_eq!(PluginSection::default().to_limits(), Limits::default());
     }
 
     #[test]

@@ -15,7 +15,7 @@ use lazyhost::inventory::{ClusterConfig, Inventory, Sources, in_cluster};
 use lazyhost::manifest::Manifest;
 use lazyhost::monitor::{ConfigStats, MemoryWatch, Monitor};
 use lazyhost::output::{self, ClusterRow, Format};
-use lazyhost::plugin::{ComponentCache, HostContext, Limits, PluginRuntime, plugin_name};
+use lazyhost::plugin::{ComponentCache, HostContext, PluginRuntime, plugin_name};
 use lazyhost::policy::{Namespaces, Narrowed, Policy};
 use lazyhost::run::{RunOptions, run_plugin};
 use lazyhost::sim::{Fleet, FleetFile, FleetOptions, Listen, UserAuth};
@@ -88,9 +88,10 @@ struct RunArgs {
     /// Invocations running at once.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
     concurrency: u16,
-    /// Wall-clock limit of one invocation, such as 30s or 2m.
-    #[arg(long, default_value = "60s", value_parser = parse_timeout)]
-    timeout: Duration,
+    /// Wall-clock limit of one invocation, such as 30s or 2m; overrides the
+    /// plugin's `timeout` in lazyhost.toml [default: 60s]
+    #[arg(long, value_parser = parse_timeout)]
+    timeout: Option<Duration>,
     /// Argument passed to the plugin; repeatable.
     #[arg(long = "arg", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     args: Vec<(String, String)>,
@@ -378,6 +379,10 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
     watch_memory(&monitor, &pool, &config);
     let operator = operator_policy(&config, plugin.name(), &args.grants)?;
     let narrowed = narrow_to_manifest(&operator, manifest.as_ref());
+    let mut limits = section.to_limits();
+    if let Some(timeout) = args.timeout {
+        limits.timeout = timeout;
+    }
     let mode = RequestMode {
         dry_run: args.dry_run || section.dry_run,
         identity: request_identity(&args, &section)?,
@@ -389,10 +394,7 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
     );
     let options = RunOptions {
         concurrency: usize::from(args.concurrency),
-        limits: Limits {
-            timeout: args.timeout,
-            ..Limits::default()
-        },
+        limits,
         args: args.args,
     };
 

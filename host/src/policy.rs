@@ -10,8 +10,13 @@
 //!
 //! Every host call is checked before it reaches a cluster. A raw request
 //! is checked on its path, which must be in normal form: no empty, `.` or
-//! `..` segment and no percent-encoded `/`, `\` or `.`. So a path cannot
-//! name one resource to the policy and another to the server.
+//! `..` segment and no percent-encoding at all, since kube-apiserver
+//! decodes the path before it reads the resource from it and Kubernetes
+//! names never need encoding. The path and query must be visible ASCII
+//! without `#`: no whitespace or control characters that could end the
+//! request line or start a header, and no fragment that the HTTP client
+//! would drop after the policy read it. So a path cannot name one resource
+//! to the policy and another to the server.
 //!
 //! A plugin's manifest can narrow the operator's grants to what the plugin
 //! requests; see [`Policy::narrow`].
@@ -132,7 +137,7 @@ pub struct Access {
 #[error("{message}")]
 pub struct Denial {
     /// The rule that refused it: `write`, `secrets`, `namespace`,
-    /// `subresource` or `path`.
+    /// `subresource`, `method` or `path`.
     pub rule: &'static str,
     /// The message for the plugin and the log.
     pub message: String,
@@ -408,26 +413,45 @@ impl Access {
     ///
     /// # Errors
     ///
-    /// Returns a [`Denial`] with the rule `path` for a path that is not
-    /// in normal form or not an API path.
+    /// Returns a [`Denial`] with the rule `method` for a method that is
+    /// not an HTTP method of the API, and with the rule `path` for a path
+    /// that is not in normal form or not an API path.
     pub fn of_raw(method: &str, path: &str) -> Result<Self, Denial> {
         let verb = match method.to_ascii_uppercase().as_str() {
             "GET" | "HEAD" => Verb::Read,
-            _ => Verb::Write,
+            "POST" | "PUT" | "PATCH" | "DELETE" => Verb::Write,
+            _ => {
+                return Err(Denial {
+                    rule: "method",
+                    message: format!(
+                        "method `{}` is not allowed: use GET, POST, PUT, PATCH or DELETE",
+                        printable(method)
+                    ),
+                });
+            }
         };
         let action = method.to_ascii_lowercase();
         let path_only = path.split('?').next().unwrap_or_default();
+        let shown_path = printable(path);
         let invalid_path = |reason: &str| Denial {
             rule: "path",
-            message: format!("{action} `{path}`: {reason}"),
+            message: format!("{action} `{shown_path}`: {reason}"),
         };
-        let lowered = path_only.to_ascii_lowercase();
-        if ["%2f", "%5c", "%2e", "\\"]
-            .iter()
-            .any(|sneaky| lowered.contains(sneaky))
-        {
+        if let Some(bad) = path.chars().find(|c| !c.is_ascii_graphic()) {
+            return Err(invalid_path(&format!(
+                "the character {bad:?} is not allowed in a path or query: only visible ASCII \
+                 is, so percent-encode whitespace, control and non-ASCII characters in the query"
+            )));
+        }
+        if path.contains('#') {
             return Err(invalid_path(
-                "encoded `/`, `\\` or `.` is not allowed in a path; write the path plainly",
+                "`#` is not allowed: a fragment is never sent to the server, so leave it out",
+            ));
+        }
+        if path_only.contains(['%', '\\']) {
+            return Err(invalid_path(
+                "percent-encoding and `\\` are not allowed in a path, because the server \
+                 decodes the path before reading it; write the path plainly",
             ));
         }
         let Some(rest) = path_only.strip_prefix('/') else {
@@ -495,6 +519,17 @@ impl Access {
             subresource,
             namespace,
         })
+    }
+}
+
+/// Returns `text` as it is when it is all visible ASCII, else with Rust's
+/// escapes, so that a message or log line never carries a control
+/// character from a plugin.
+fn printable(text: &str) -> String {
+    if text.chars().all(|c| c.is_ascii_graphic()) {
+        text.to_string()
+    } else {
+        text.escape_debug().to_string()
     }
 }
 
@@ -736,6 +771,105 @@ mod tests {
                 "{path}"
             );
         }
+    }
+
+    #[test]
+    fn encoded_names_are_denied() {
+        // kube-apiserver decodes `%73` to `s` before it reads the resource,
+        // so this path lists Secrets on a real server.
+        for path in [
+            "/api/v1/namespaces/shop/%73ecrets",
+            "/api/v1/namespaces/shop/pods/web/%65xec",
+            "/api/v1/%2E%2E/secrets",
+        ] {
+            let denial = Access::of_raw("GET", path).unwrap_err();
+            assert_eq!(denial.rule, "path", "{path}");
+            assert_eq!(
+                denial.message,
+                format!(
+                    "get `{path}`: percent-encoding and `\\` are not allowed in a path, \
+                     because the server decodes the path before reading it; write the path plainly"
+                )
+            );
+        }
+        let query = Access::of_raw("GET", "/api/v1/pods?labelSelector=app%3Dweb").unwrap();
+        assert_eq!(query.resource, "pods");
+    }
+
+    #[test]
+    fn control_characters_and_whitespace_are_denied() {
+        let cases = [
+            (
+                "/api/v1/pods\r\nImpersonate-User: admin",
+                "get `/api/v1/pods\\r\\nImpersonate-User: admin`: the character '\\r' is not allowed",
+            ),
+            (
+                "/api/v1/pods?limit=1\nImpersonate-User:admin",
+                "get `/api/v1/pods?limit=1\\nImpersonate-User:admin`: the character '\\n' is not allowed",
+            ),
+            (
+                "/api/v1/pods HTTP/1.1",
+                "get `/api/v1/pods HTTP/1.1`: the character ' ' is not allowed",
+            ),
+            (
+                "/api/v1/pods\t",
+                "get `/api/v1/pods\\t`: the character '\\t' is not allowed",
+            ),
+            (
+                "/api/v1/pods\u{0}",
+                "get `/api/v1/pods\\0`: the character '\\0' is not allowed",
+            ),
+            (
+                "/api/v1/namespaces/shop/pods/caf\u{e9}",
+                "get `/api/v1/namespaces/shop/pods/caf\u{e9}`: the character '\u{e9}' is not allowed",
+            ),
+        ];
+        for (path, expected_start) in cases {
+            let denial = Access::of_raw("GET", path).unwrap_err();
+            assert_eq!(denial.rule, "path", "{path:?}");
+            assert!(
+                denial.message.starts_with(expected_start),
+                "{path:?}: {}",
+                denial.message
+            );
+            assert!(
+                !denial.message.contains(['\r', '\n', '\t', '\0']),
+                "{path:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn fragments_are_denied() {
+        // The HTTP client drops `#...`, so the server would see
+        // /api/v1/namespaces/shop/secrets while the policy read `secrets#`.
+        let denial = Access::of_raw("GET", "/api/v1/namespaces/shop/secrets#").unwrap_err();
+        assert_eq!(denial.rule, "path");
+        assert_eq!(
+            denial.message,
+            "get `/api/v1/namespaces/shop/secrets#`: `#` is not allowed: a fragment is never \
+             sent to the server, so leave it out"
+        );
+    }
+
+    #[test]
+    fn unknown_methods_are_denied() {
+        for method in [
+            "CONNECT",
+            "GET /api/v1/secrets",
+            "GET\r\nImpersonate-User: admin",
+        ] {
+            let denial = Access::of_raw(method, "/api/v1/pods").unwrap_err();
+            assert_eq!(denial.rule, "method", "{method:?}");
+            assert!(!denial.message.contains(['\r', '\n']), "{method:?}");
+        }
+        assert_eq!(
+            Access::of_raw("CONNECT", "/api/v1/pods")
+                .unwrap_err()
+                .message,
+            "method `CONNECT` is not allowed: use GET, POST, PUT, PATCH or DELETE"
+        );
+        assert_eq!(Access::of_raw("head", "/api").unwrap().verb, Verb::Read);
     }
 
     #[test]

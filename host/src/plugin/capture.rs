@@ -2,7 +2,9 @@
 //!
 //! Output past the limit is dropped rather than refused, so a plugin that
 //! prints too much keeps running and its result is kept. The captured text
-//! then ends with a note that it was cut.
+//! then ends with a note that names the limit and counts the bytes
+//! dropped. A plugin that prints without end takes at most the limit of
+//! host memory, and the invocation's timeout ends it.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -13,6 +15,8 @@ use parking_lot::Mutex;
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
+
+use super::limits::{Limit, format_size};
 
 /// Bytes a plugin may write in one call before it must check again.
 const WRITE_BUDGET: usize = 64 * 1024;
@@ -48,8 +52,11 @@ impl CapturedOutput {
                 text.push('\n');
             }
             text.push_str(&format!(
-                "[lazyhost: output cut at {} bytes, {} more bytes dropped]\n",
-                self.limit, buffer.dropped
+                "[lazyhost: output truncated at the plugin's output limit of {} ({}); \
+                 {} more bytes dropped]\n",
+                format_size(self.limit),
+                Limit::Output.key(),
+                buffer.dropped
             ));
         }
         text
@@ -131,7 +138,8 @@ mod tests {
         assert_eq!(capture.check_write().unwrap(), WRITE_BUDGET);
         assert_eq!(
             capture.text(),
-            "0123456789\n[lazyhost: output cut at 10 bytes, 6 more bytes dropped]\n"
+            "0123456789\n[lazyhost: output truncated at the plugin's output limit of \
+             10 bytes (output_bytes); 6 more bytes dropped]\n"
         );
     }
 

@@ -10,11 +10,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{client, kube_client, stats, types};
+use super::limiter::StoreLimiter;
+use super::limits::{Limit, Limits};
 use crate::cluster::{
     ClusterClient, ErrorKind, KubePool, ListOptions, ObjectRef, RequestError, RequestMode,
 };
@@ -130,7 +131,8 @@ impl HostContext {
 pub struct HostState {
     pub(super) wasi: WasiCtx,
     pub(super) table: ResourceTable,
-    pub(super) limits: StoreLimits,
+    pub(super) limiter: StoreLimiter,
+    pub(super) limits: Limits,
     pub(super) context: Arc<HostContext>,
     /// The plugin's name, for audit lines and recorded timings.
     pub(super) plugin: Arc<str>,
@@ -201,6 +203,25 @@ impl HostState {
             }
         }
         self.writes.push(write);
+    }
+}
+
+impl HostState {
+    /// Checks a request body against [`Limits::request_body_bytes`] before
+    /// anything is sent. `request` names the call for the message, such
+    /// as `create configmaps`.
+    fn check_body(&self, cluster: &str, request: &str, body: &str) -> Result<(), types::Error> {
+        if body.len() <= self.limits.request_body_bytes {
+            return Ok(());
+        }
+        let detail = format!("{request} has a body of {} bytes", body.len());
+        let error = self.limits.exceeded(Limit::RequestBody, detail);
+        tracing::warn!(cluster, %error, "request not sent");
+        Err(types::Error::Invalid(format!(
+            "{error}; no request was sent: send less per request, or raise `{}` in the \
+             plugin's section of lazyhost.toml",
+            Limit::RequestBody.key()
+        )))
     }
 }
 
@@ -356,6 +377,10 @@ impl client::Host for HostState {
             deny(&cluster, denial)
         })?;
         self.context.authorize(&cluster, &access)?;
+        if let Some(body) = &body {
+            let request = format!("{} `{path}`", access.action);
+            self.check_body(&cluster, &request, body)?;
+        }
         let client = checkout(Arc::clone(&self.context), &cluster, "request").await?;
         let result = client.request(&method, &path, body.as_deref()).await;
         if access.verb == Verb::Write {
@@ -438,6 +463,7 @@ impl kube_client::Host for HostState {
         namespace: Option<String>,
         object: String,
     ) -> Result<String, types::Error> {
+        self.check_body(&cluster, &format!("create {resource}"), &object)?;
         let client = checkout(Arc::clone(&self.context), &cluster, "create").await?;
         let in_object = serde_json::from_str::<serde_json::Value>(&object)
             .ok()
@@ -477,6 +503,7 @@ impl kube_client::Host for HostState {
         name: String,
         patch: String,
     ) -> Result<String, types::Error> {
+        self.check_body(&cluster, &format!("patch {resource} {name}"), &patch)?;
         let client = checkout(Arc::clone(&self.context), &cluster, "patch").await?;
         let patch_call = ("patch", Verb::Write);
         let target = namespace.as_deref();

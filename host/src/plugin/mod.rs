@@ -4,7 +4,12 @@
 //! with the WASI 0.2 interfaces and lazyhost's own. A [`Plugin`] is a
 //! component compiled once and checked against the `plugin` world. Each
 //! [`Plugin::invoke`] instantiates it in a fresh store, so invocations share
-//! nothing and a trapped instance is never reused.
+//! nothing and a trapped instance is never reused: its store is dropped
+//! with it.
+//!
+//! Each invocation runs under the [`Limits`] of its plugin: wall-clock
+//! time, linear memory, table elements, instances, result size, captured
+//! output and request body size.
 //!
 //! WASI is linked because real toolchains import it, but it grants nothing:
 //! no environment, no arguments, no preopened directories and no network.
@@ -15,6 +20,8 @@ mod bindings;
 mod cache;
 mod capture;
 mod host;
+mod limiter;
+mod limits;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,12 +29,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Engine, Store, StoreLimitsBuilder};
+use wasmtime::{Engine, Store};
 use wasmtime_wasi::WasiCtxBuilder;
 
 pub use cache::{CACHE_DIR_ENV, ComponentCache};
 pub use capture::CapturedOutput;
 pub use host::{HostContext, HostState, Write};
+pub use limits::{Limit, LimitExceeded, Limits, format_size, parse_size};
+
+use limiter::StoreLimiter;
 
 /// How often the engine's epoch advances, and so how often a running plugin
 /// yields to the async runtime.
@@ -99,39 +109,31 @@ pub enum InvocationError {
     /// The plugin's `run` returned an error.
     #[error("{0}")]
     Failed(String),
-    /// The plugin trapped: a panic, an out-of-bounds access, a limit hit.
+    /// The plugin trapped: a panic, an out-of-bounds access, a call stack
+    /// exhausted.
     #[error("plugin trapped: {0}")]
     Trapped(String),
+    /// The plugin went past a size or count limit and was stopped.
+    #[error(
+        "{error}; raise `{key}` under [plugins.{plugin}] in lazyhost.toml if the plugin needs more",
+        key = error.limit.key()
+    )]
+    LimitExceeded {
+        /// The limit and by how much.
+        error: LimitExceeded,
+        /// The plugin's name, which is its section in `lazyhost.toml`.
+        plugin: String,
+    },
     /// The invocation ran past its wall-clock limit.
     #[error(
-        "timed out after {}, host calls included: raise --timeout if the plugin or its cluster needs longer",
+        "timed out after {}, host calls included: raise --timeout, or `timeout` in the \
+         plugin's section of lazyhost.toml, if the plugin or its cluster needs longer",
         humantime::format_duration(*.0)
     )]
     TimedOut(Duration),
     /// The component could not be instantiated.
     #[error("failed to instantiate plugin: {0}")]
     Instantiate(String),
-}
-
-/// Limits of one invocation.
-#[derive(Clone, Debug)]
-pub struct Limits {
-    /// Wall-clock time, host calls included.
-    pub timeout: Duration,
-    /// Linear memory of the instance, in bytes.
-    pub memory_bytes: usize,
-    /// Captured stdout, and separately stderr, in bytes.
-    pub output_bytes: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            timeout: Duration::from_secs(60),
-            memory_bytes: 512 << 20,
-            output_bytes: 1 << 20,
-        }
-    }
 }
 
 /// The result and captured output of one invocation.
@@ -366,7 +368,15 @@ impl Plugin {
         self.size
     }
 
-    /// Runs the plugin once against `cluster` in a fresh instance.
+    /// Runs the plugin once against `cluster` in a fresh instance, under
+    /// `limits`.
+    ///
+    /// The instance lives in a store of its own that is dropped when the
+    /// invocation ends, so an instance that trapped or timed out is never
+    /// called again. The timeout covers instantiation, the plugin's code
+    /// and its host calls: a host call still waiting on a cluster when it
+    /// passes is dropped, and with it the request. A client start that the
+    /// call began goes on in the pool, bounded by `pool.init_timeout`.
     pub async fn invoke(
         &self,
         context: Arc<HostContext>,
@@ -377,42 +387,35 @@ impl Plugin {
         let started = Instant::now();
         let stdout = CapturedOutput::new(limits.output_bytes);
         let stderr = CapturedOutput::new(limits.output_bytes);
+        // The builder grants no network, environment, arguments or
+        // directories by default. The socket grants are also switched off
+        // here, so that a change of wasmtime's defaults cannot grant them.
         let wasi = WasiCtxBuilder::new()
             .stdout(stdout.clone())
             .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
             .build();
         let state = HostState {
             wasi,
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(limits.memory_bytes)
-                .trap_on_grow_failure(true)
-                .build(),
+            limiter: StoreLimiter::new(limits),
+            limits: limits.clone(),
             context,
             plugin: Arc::clone(&self.name),
             writes: Vec::new(),
         };
 
         let mut store = Store::new(self.pre.engine(), state);
-        store.limiter(|state| &mut state.limits);
+        store.limiter(|state| &mut state.limiter);
         // Yielding at every epoch tick lets a plugin that spins without host
         // calls be stopped by the timeout below or by a cancelled run, and
         // keeps it from holding a runtime thread for longer than one tick.
         store.set_epoch_deadline(1);
         store.epoch_deadline_async_yield_and_update(1);
 
-        let call = async {
-            let instance = self
-                .pre
-                .instantiate_async(&mut store)
-                .await
-                .map_err(|error| InvocationError::Instantiate(format!("{error:#}")))?;
-            instance
-                .call_run(&mut store, cluster, args)
-                .await
-                .map_err(|error| trap_error(&error, limits))?
-                .map_err(InvocationError::Failed)
-        };
+        let call = self.call_run(&mut store, cluster, args, limits);
         let result = tokio::time::timeout(limits.timeout, call)
             .await
             .unwrap_or(Err(InvocationError::TimedOut(limits.timeout)));
@@ -425,22 +428,89 @@ impl Plugin {
             writes: std::mem::take(&mut store.data_mut().writes),
         }
     }
+
+    /// Instantiates the plugin in `store`, calls its `run` and checks the
+    /// returned text against [`Limits::result_bytes`].
+    ///
+    /// The text is copied out of the instance before it can be measured,
+    /// because wasmtime 48 runs the export's post-return function, which
+    /// may free the text, as soon as the call returns. That copy is bounded
+    /// by the memory limit, and it is dropped when it is too large.
+    async fn call_run(
+        &self,
+        store: &mut Store<HostState>,
+        cluster: &str,
+        args: &[(String, String)],
+        limits: &Limits,
+    ) -> Result<String, InvocationError> {
+        let instance = self
+            .pre
+            .instantiate_async(&mut *store)
+            .await
+            .map_err(|error| self.instantiate_error(&error, limits))?;
+        let returned = instance
+            .call_run(&mut *store, cluster, args)
+            .await
+            .map_err(|error| self.trap_error(&error, limits))?;
+
+        let (text, what) = match &returned {
+            Ok(text) => (text, "result"),
+            Err(text) => (text, "error message"),
+        };
+        if text.len() > limits.result_bytes {
+            let detail = format!("its {what} has {} bytes", text.len());
+            return Err(self.limit_error(limits.exceeded(Limit::Result, detail)));
+        }
+        returned.map_err(InvocationError::Failed)
+    }
+
+    fn limit_error(&self, error: LimitExceeded) -> InvocationError {
+        InvocationError::LimitExceeded {
+            error,
+            plugin: self.name.to_string(),
+        }
+    }
+
+    /// Describes a failed instantiation, naming the limit when one was hit.
+    fn instantiate_error(&self, error: &wasmtime::Error, limits: &Limits) -> InvocationError {
+        match limit_of(error, limits) {
+            Some(exceeded) => self.limit_error(exceeded),
+            None => InvocationError::Instantiate(format!("{error:#}")),
+        }
+    }
+
+    /// Describes a trap by its cause, not its backtrace, which goes to the
+    /// debug log. A limit that stopped the plugin is named.
+    fn trap_error(&self, error: &wasmtime::Error, limits: &Limits) -> InvocationError {
+        tracing::debug!(error = format!("{error:?}"), "plugin trapped");
+        if let Some(exceeded) = limit_of(error, limits) {
+            return self.limit_error(exceeded);
+        }
+        let cause = match error.downcast_ref::<wasmtime::Trap>() {
+            Some(trap) => trap.to_string(),
+            None => format!("{error:#}")
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+        };
+        InvocationError::Trapped(cause)
+    }
 }
 
-/// Describes a trap by its cause, not its backtrace, which goes to the
-/// debug log. A failed memory growth names the memory limit.
-fn trap_error(error: &wasmtime::Error, limits: &Limits) -> InvocationError {
-    tracing::debug!(error = format!("{error:?}"), "plugin trapped");
-    let full = format!("{error:#}");
-    if full.contains("forcing trap when growing memory") {
-        let mib = limits.memory_bytes >> 20;
-        return InvocationError::Trapped(format!(
-            "the plugin exceeded its memory limit of {mib} MiB"
-        ));
+/// Returns the limit behind `error`: one the store's limiter raised, or
+/// wasmtime's own count of instances, tables and memories.
+fn limit_of(error: &wasmtime::Error, limits: &Limits) -> Option<LimitExceeded> {
+    if let Some(exceeded) = error.downcast_ref::<LimitExceeded>() {
+        return Some(exceeded.clone());
     }
-    let cause = match error.downcast_ref::<wasmtime::Trap>() {
-        Some(trap) => trap.to_string(),
-        None => full.lines().last().unwrap_or_default().trim().to_string(),
-    };
-    InvocationError::Trapped(cause)
+    // wasmtime 48 words these as "resource limit exceeded: instance count
+    // too high at 101", and likewise for tables and memories.
+    let full = format!("{error:#}");
+    let at = full.find("resource limit exceeded: ")?;
+    let reason = full[at..].lines().next().unwrap_or_default();
+    let (_, count) = reason.split_once(": ")?;
+    let count = count.split(':').next().unwrap_or(count).trim();
+    Some(limits.exceeded(Limit::Instances, format!("wasmtime reports {count}")))
 }

@@ -1,87 +1,90 @@
 //! misbehave: a plugin that misbehaves in the way `--arg mode=...` names,
-//! for tests of the host's error handling.
+//! for tests of how the host copes with a hostile plugin.
 //!
-//! Modes: `ok` (the default) returns `{"mode":"ok"}`; `panic` panics, which
-//! traps; `loop` spins without host calls; `error` returns an error;
-//! `invalid-json` returns text that is not JSON; `other-cluster` calls the
-//! cluster named by `--arg target=NAME` and returns the error it gets;
-//! `read-file` tries to open `/etc/hostname`; `env` returns how many
-//! environment variables and arguments it gets; `missing-object` gets a config map that does not exist;
-//! `print-a-lot` prints 2 MiB; `allocate` allocates until it fails. With
-//! `--arg only=NAME` every cluster but NAME behaves as `ok`.
+//! With `--arg only=NAME` every cluster but NAME behaves as `ok`. The modes:
+//!
+//! - `ok` (the default) returns `{"mode":"ok"}`; `error` returns an error;
+//!   `invalid-json` returns text that is not JSON; `panic` panics, which
+//!   traps.
+//! - Runaway work, see [`runaway`]: `loop` spins without host calls;
+//!   `call-loop` lists namespaces without end; `allocate` allocates until
+//!   it fails; `recurse` recurses until the call stack is exhausted;
+//!   `big-result` returns `--arg bytes=N` bytes (default 2 MiB);
+//!   `print-a-lot` prints 2 MiB; `print-forever` prints without end.
+//! - The sandbox, see [`sandbox`]: `read-file` opens `--arg path=PATH`
+//!   (default `/etc/hostname`); `connect` opens a TCP connection to
+//!   127.0.0.1 on `--arg port=N`; `env` counts the environment variables
+//!   and arguments it sees, and reads `--arg var=NAME` when given.
+//! - Host calls, see [`calls`]: `clusters` lists the clusters the plugin
+//!   may use; `other-cluster` calls the cluster `--arg target=NAME`;
+//!   `missing-object` gets a config map that does not exist; `list-pods`
+//!   counts the pods of every namespace; `list-secrets` lists Secrets;
+//!   `write` creates a config map; `big-body` sends a body of
+//!   `--arg bytes=N` through `--arg call=create|patch|request`; `raw`
+//!   sends `--arg method=M` (default GET) to each `--arg path=P`.
 
 wit_bindgen::generate!({
     world: "plugin",
     path: "../../wit",
 });
 
-use lazyhost::plugin::{client, kube_client};
+mod calls;
+mod runaway;
+mod sandbox;
+
+/// The `--arg` pairs of one invocation.
+pub(crate) struct Args(Vec<(String, String)>);
+
+impl Args {
+    /// Returns the first value of `name`.
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// Returns every value of `name`, in order.
+    pub(crate) fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+            .collect()
+    }
+
+    /// Returns `name` parsed as a number, or `default` when it is absent.
+    pub(crate) fn number(&self, name: &str, default: u64) -> Result<u64, String> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(text) => text
+                .parse()
+                .map_err(|_| format!("--arg {name}={text} is not a whole number")),
+        }
+    }
+}
 
 struct Misbehave;
 
 impl Guest for Misbehave {
     fn run(cluster: String, args: Vec<(String, String)>) -> Result<String, String> {
-        let arg = |name: &str| {
-            args.iter()
-                .find(|(key, _)| key == name)
-                .map(|(_, value)| value.clone())
-        };
-        if arg("only").is_some_and(|only| only != cluster) {
+        let args = Args(args);
+        if args.get("only").is_some_and(|only| only != cluster) {
             return Ok(r#"{"mode":"ok"}"#.to_string());
         }
-        match arg("mode").as_deref().unwrap_or("ok") {
+        let mode = args.get("mode").unwrap_or("ok");
+        match mode {
             "ok" => Ok(r#"{"mode":"ok"}"#.to_string()),
             "panic" => panic!("misbehave was asked to panic on {cluster}"),
-            "loop" => spin(),
             "error" => Err(format!("misbehave failed on {cluster} as asked")),
             "invalid-json" => Ok("this is not JSON".to_string()),
-            "other-cluster" => {
-                let target = arg("target").unwrap_or_default();
-                let result = client::server_version(&target);
-                Ok(format!(r#"{{"error":{:?}}}"#, format!("{result:?}")))
-            }
-            "read-file" => {
-                let result = std::fs::read_to_string("/etc/hostname");
-                Ok(format!(r#"{{"read":{:?}}}"#, format!("{result:?}")))
-            }
-            "env" => {
-                let vars: Vec<String> = std::env::vars().map(|(key, _)| key).collect();
-                let argv: Vec<String> = std::env::args().collect();
-                Ok(format!(
-                    r#"{{"vars":{},"args":{}}}"#,
-                    vars.len(),
-                    argv.len()
-                ))
-            }
-            "print-a-lot" => {
-                let line = "x".repeat(1023);
-                for _ in 0..2048 {
-                    println!("{line}");
-                }
-                Ok(r#"{"printed":2097152}"#.to_string())
-            }
-            "allocate" => {
-                let mut blocks: Vec<Vec<u8>> = Vec::new();
-                loop {
-                    blocks.push(vec![1; 16 << 20]);
-                }
-            }
-            "missing-object" => {
-                let result =
-                    kube_client::get(&cluster, "cm", Some("default"), "no-such-config-map");
-                Ok(format!(r#"{{"error":{:?}}}"#, format!("{result:?}")))
-            }
+            "loop" | "call-loop" | "allocate" | "recurse" | "big-result" | "print-a-lot"
+            | "print-forever" => runaway::run(mode, &cluster, &args),
+            "read-file" | "connect" | "env" => sandbox::run(mode, &args),
+            "clusters" | "other-cluster" | "missing-object" | "list-pods" | "list-secrets"
+            | "write" | "big-body" | "raw" => calls::run(mode, &cluster, &args),
             other => Err(format!("unknown mode {other:?}")),
         }
-    }
-}
-
-/// Spins forever without calling the host, so only the host's epoch
-/// deadline can stop it.
-fn spin() -> ! {
-    let mut counter: u64 = 0;
-    loop {
-        counter = std::hint::black_box(counter.wrapping_add(1));
     }
 }
 
