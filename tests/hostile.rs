@@ -15,12 +15,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{arg, json, lazyhost, plugin, stderr};
-use lazyhost::cluster::{KubeFactory, KubePool};
-use lazyhost::inventory::Inventory;
-use lazyhost::monitor::Monitor;
 use lazyhost::plugin::{HostContext, Limits, PluginRuntime};
 use lazyhost::policy::{Namespaces, Policy};
-use lazyhost::sim::{Faults, Fleet, FleetOptions};
+use lazyhost::sim::{Faults, Fleet};
 use serde_json::{Value, json};
 
 /// A fleet served by this test process, with its kubeconfig on disk.
@@ -32,12 +29,7 @@ struct TestFleet {
 
 impl TestFleet {
     async fn start(clusters: usize) -> Self {
-        let fleet = Fleet::start(FleetOptions {
-            clusters,
-            ..FleetOptions::default()
-        })
-        .await
-        .expect("fleet starts");
+        let fleet = common::start_fleet(clusters).await;
         let folder = tempfile::tempdir().unwrap();
         let kubeconfig = folder.path().join("kubeconfig");
         fleet.write_kubeconfig(&kubeconfig).unwrap();
@@ -641,19 +633,9 @@ async fn invoke(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plugins_under_different_policies_stay_apart() {
-    let fleet = Fleet::start(FleetOptions {
-        clusters: 4,
-        ..FleetOptions::default()
-    })
-    .await
-    .expect("fleet starts");
-    let inventory = Arc::new(Inventory::from_kubeconfig(fleet.kubeconfig(), "test fleet").unwrap());
-    let monitor = Arc::new(Monitor::new());
+    let fleet = common::start_fleet(4).await;
     // One pool serves both plugins, as in one host process.
-    let pool = Arc::new(KubePool::new(
-        Arc::clone(&inventory),
-        KubeFactory::new(Arc::clone(&monitor)),
-    ));
+    let (inventory, monitor, pool) = common::pool_over(fleet.kubeconfig());
     let clusters = inventory.clusters();
     let auditor_policy = Policy {
         secrets: true,

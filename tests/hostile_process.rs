@@ -13,11 +13,8 @@ use std::time::{Duration, Instant};
 
 use common::plugin;
 use futures::future::join_all;
-use lazyhost::cluster::{KubeFactory, KubePool};
-use lazyhost::inventory::Inventory;
-use lazyhost::monitor::Monitor;
 use lazyhost::plugin::{HostContext, InvocationError, Limit, Limits, Plugin, PluginRuntime};
-use lazyhost::sim::{Faults, Fleet, FleetOptions};
+use lazyhost::sim::Faults;
 use serde_json::{Value, json};
 
 /// How far resident memory may rise over the rounds after the warm-up.
@@ -241,18 +238,8 @@ async fn list_pods(plugin: &Plugin, context: &Arc<HostContext>, cluster: &str) -
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_process_survives_every_hostile_case() {
-    let fleet = Fleet::start(FleetOptions {
-        clusters: 2,
-        ..FleetOptions::default()
-    })
-    .await
-    .expect("fleet starts");
-    let inventory = Arc::new(Inventory::from_kubeconfig(fleet.kubeconfig(), "test fleet").unwrap());
-    let monitor = Arc::new(Monitor::new());
-    let pool = Arc::new(KubePool::new(
-        Arc::clone(&inventory),
-        KubeFactory::new(Arc::clone(&monitor)),
-    ));
+    let fleet = common::start_fleet(2).await;
+    let (inventory, monitor, pool) = common::pool_over(fleet.kubeconfig());
     let context = Arc::new(HostContext::new(
         pool,
         monitor,

@@ -6,12 +6,8 @@ mod common;
 use std::sync::Arc;
 
 use common::{arg, json, lazyhost, plugin, plugin_in, stderr, stdout};
-use lazyhost::cluster::{KubeFactory, KubePool};
-use lazyhost::inventory::Inventory;
-use lazyhost::monitor::Monitor;
 use lazyhost::plugin::{HostContext, Limits, PluginRuntime};
 use lazyhost::run::{RunOptions, run_plugin};
-use lazyhost::sim::{Fleet, FleetOptions};
 
 #[test]
 fn writes_are_denied_without_the_grant() {
@@ -308,18 +304,8 @@ fn malformed_manifest_names_file_and_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn denials_are_counted_in_the_statistics() {
-    let fleet = Fleet::start(FleetOptions {
-        clusters: 2,
-        ..FleetOptions::default()
-    })
-    .await
-    .expect("fleet starts");
-    let inventory = Arc::new(Inventory::from_kubeconfig(fleet.kubeconfig(), "test fleet").unwrap());
-    let monitor = Arc::new(Monitor::new());
-    let pool = Arc::new(KubePool::new(
-        Arc::clone(&inventory),
-        KubeFactory::new(Arc::clone(&monitor)),
-    ));
+    let fleet = common::start_fleet(2).await;
+    let (inventory, monitor, pool) = common::pool_over(fleet.kubeconfig());
     let targets = inventory.clusters().to_vec();
     let context = Arc::new(HostContext::new(pool, monitor, targets.clone()));
     let runtime = PluginRuntime::new().unwrap();

@@ -667,7 +667,7 @@ async fn repeated_context_runs_once() {
 }
 
 #[test]
-fn second_run_loads_the_compiled_plugin_from_the_cache() {
+fn second_run_uses_compiled_cache() {
     let cache = tempfile::tempdir().unwrap();
     let component = plugin("pod_audit");
     let run = || {

@@ -13,34 +13,15 @@ mod common;
 
 use std::sync::Arc;
 
-use lazyhost::cluster::{KubeFactory, KubePool, ListOptions, ObjectRef};
-use lazyhost::inventory::Inventory;
-use lazyhost::monitor::Monitor;
+use lazyhost::cluster::{ListOptions, ObjectRef};
 use lazyhost::plugin::HostContext;
-use lazyhost::sim::{Fleet, FleetOptions};
 
 use common::{SimChild, arg, json, lazyhost, stderr, stdout};
 
-/// Returns the inventory of `fleet`, a monitor, and a pool over them.
-fn pool_over(fleet: &Fleet) -> (Arc<Inventory>, Arc<Monitor>, Arc<KubePool>) {
-    let inventory = Arc::new(Inventory::from_kubeconfig(fleet.kubeconfig(), "test fleet").unwrap());
-    let monitor = Arc::new(Monitor::new());
-    let pool = Arc::new(KubePool::new(
-        Arc::clone(&inventory),
-        KubeFactory::new(Arc::clone(&monitor)),
-    ));
-    (inventory, monitor, pool)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plugin_snapshot_covers_only_its_clusters() {
-    let fleet = Fleet::start(FleetOptions {
-        clusters: 3,
-        ..FleetOptions::default()
-    })
-    .await
-    .expect("fleet starts");
-    let (inventory, monitor, pool) = pool_over(&fleet);
+    let fleet = common::start_fleet(3).await;
+    let (inventory, monitor, pool) = common::pool_over(fleet.kubeconfig());
     for cluster in ["sim-1", "sim-2"] {
         let client = pool.checkout(cluster).await.unwrap();
         client.list("pods", &ListOptions::default()).await.unwrap();
@@ -92,13 +73,8 @@ async fn plugin_snapshot_covers_only_its_clusters() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshot_after_known_workload() {
-    let fleet = Fleet::start(FleetOptions {
-        clusters: 3,
-        ..FleetOptions::default()
-    })
-    .await
-    .expect("fleet starts");
-    let (inventory, monitor, pool) = pool_over(&fleet);
+    let fleet = common::start_fleet(3).await;
+    let (inventory, monitor, pool) = common::pool_over(fleet.kubeconfig());
     let context = HostContext::new(
         Arc::clone(&pool),
         Arc::clone(&monitor),

@@ -8,34 +8,15 @@ use std::sync::Arc;
 
 use common::{arg, json, lazyhost, plugin, stderr, stdout};
 use kube::config::Kubeconfig;
-use lazyhost::cluster::{Identity, KubeFactory, KubePool, RequestMode};
-use lazyhost::inventory::Inventory;
-use lazyhost::monitor::Monitor;
+use lazyhost::cluster::{Identity, RequestMode};
 use lazyhost::plugin::{HostContext, Limits, PluginRuntime, Write};
 use lazyhost::run::{Report, RunOptions, run_plugin};
-use lazyhost::sim::{Fleet, FleetOptions};
 use serde_json::json;
-
-/// Starts a fleet of three clusters; sim-1 and sim-3 have the Failed pod
-/// shop/db-migrate, sim-2 has no completed pod.
-async fn fleet() -> Fleet {
-    Fleet::start(FleetOptions {
-        clusters: 3,
-        ..FleetOptions::default()
-    })
-    .await
-    .expect("fleet starts")
-}
 
 /// Runs pod-cleanup over every cluster of `kubeconfig` in `mode`, deleting
 /// when `delete` is set, with the write grant.
 async fn cleanup(kubeconfig: Kubeconfig, mode: RequestMode, delete: bool) -> Report {
-    let inventory = Arc::new(Inventory::from_kubeconfig(kubeconfig, "test fleet").unwrap());
-    let monitor = Arc::new(Monitor::new());
-    let pool = Arc::new(KubePool::new(
-        Arc::clone(&inventory),
-        KubeFactory::new(Arc::clone(&monitor)),
-    ));
+    let (inventory, monitor, pool) = common::pool_over(kubeconfig);
     let targets = inventory.clusters().to_vec();
     let mut policy = lazyhost::policy::Policy::default();
     policy.grant("write").unwrap();
@@ -90,7 +71,7 @@ fn delete_of_db_migrate(cluster: &str, dry_run: bool, error: Option<String>) -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_deletes_store_nothing() {
-    let fleet = fleet().await;
+    let fleet = common::start_fleet(3).await;
     let dry_run = RequestMode {
         dry_run: true,
         identity: None,
@@ -132,7 +113,7 @@ async fn dry_run_deletes_store_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn impersonated_identity_is_checked_by_the_cluster() {
-    let fleet = fleet().await;
+    let fleet = common::start_fleet(3).await;
     let bot = |groups: &[&str]| RequestMode {
         dry_run: false,
         identity: Some(Identity {
@@ -171,7 +152,7 @@ async fn impersonated_identity_is_checked_by_the_cluster() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn impersonating_context_refuses_second_identity() {
-    let fleet = fleet().await;
+    let fleet = common::start_fleet(3).await;
     let mut kubeconfig = fleet.kubeconfig();
     for user in &mut kubeconfig.auth_infos {
         if let Some(auth) = user.auth_info.as_mut() {

@@ -372,8 +372,8 @@ pub struct Identity {
     pub groups: Vec<String>,
 }
 
-/// How a client sends requests on someone's behalf: as which identity, and
-/// whether writes are only checked.
+/// The request options of a client acting for a plugin: the identity it
+/// impersonates, and whether writes are only checked.
 #[derive(Clone, Debug, Default)]
 pub struct RequestMode {
     /// Sends every write as a server-side dry run (`dryRun=All`): the

@@ -575,26 +575,26 @@ fn scope_targets(
         return Ok(targets);
     }
     let total = targets.len();
-    let kept: Vec<_> = targets
+    let allowed: Vec<_> = targets
         .into_iter()
         .filter(|cluster| section.may_use(cluster))
         .collect();
-    if kept.is_empty() {
+    if allowed.is_empty() {
         bail!(
             "none of the {total} selected clusters is one plugin `{plugin}` may use: its section \
              of lazyhost.toml allows {}",
             scope()
         );
     }
-    if kept.len() < total {
+    if allowed.len() < total {
         tracing::warn!(
             plugin,
-            skipped = total - kept.len(),
+            skipped = total - allowed.len(),
             allowed = %scope(),
             "left out clusters the plugin may not use"
         );
     }
-    Ok(kept)
+    Ok(allowed)
 }
 
 /// Returns the clusters named with `--context` or matched by `--selector`,

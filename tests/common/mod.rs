@@ -9,6 +9,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -155,4 +156,35 @@ impl Drop for SimChild {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Starts an in-process simulated fleet of `clusters` clusters.
+pub async fn start_fleet(clusters: usize) -> lazyhost::sim::Fleet {
+    lazyhost::sim::Fleet::start(lazyhost::sim::FleetOptions {
+        clusters,
+        ..lazyhost::sim::FleetOptions::default()
+    })
+    .await
+    .expect("fleet starts")
+}
+
+/// Returns the inventory of `kubeconfig`, a monitor, and a pool of real
+/// clients over them, as one host process has.
+pub fn pool_over(
+    kubeconfig: kube::config::Kubeconfig,
+) -> (
+    Arc<lazyhost::inventory::Inventory>,
+    Arc<lazyhost::monitor::Monitor>,
+    Arc<lazyhost::cluster::KubePool>,
+) {
+    let inventory = Arc::new(
+        lazyhost::inventory::Inventory::from_kubeconfig(kubeconfig, "test fleet")
+            .expect("the fleet's kubeconfig is valid"),
+    );
+    let monitor = Arc::new(lazyhost::monitor::Monitor::new());
+    let pool = Arc::new(lazyhost::cluster::KubePool::new(
+        Arc::clone(&inventory),
+        lazyhost::cluster::KubeFactory::new(Arc::clone(&monitor)),
+    ));
+    (inventory, monitor, pool)
 }

@@ -115,6 +115,7 @@ impl ComponentCache {
         if !path.exists() {
             return None;
         }
+
         if let Err(reason) = check_private(&path) {
             tracing::warn!(path = %path.display(), %reason, "ignored a compiled plugin in the cache");
             return None;

@@ -555,7 +555,7 @@ impl kube_client::Host for HostState {
     }
 }
 
-/// A typed write, before its outcome is known.
+/// Builds the record of a typed write, before its outcome is known.
 fn typed_write(
     cluster: &str,
     verb: &str,

@@ -247,7 +247,7 @@ impl PluginRuntime {
     }
 
     /// Returns the component in `bytes` from the cache, or compiles it and
-    /// caches it; the flag says whether it came from the cache.
+    /// caches it, and whether it came from the cache.
     fn cached_or_compiled(
         &self,
         path: &Path,
