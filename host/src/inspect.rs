@@ -13,7 +13,8 @@ use sha2::{Digest as _, Sha256};
 use wasmtime::component::types::ComponentItem;
 
 use crate::manifest::{Manifest, ManifestError};
-use crate::plugin::{LoadError, PluginRuntime, is_core_module, plugin_name, read_wasm};
+use crate::cluster::Identity;
+use crate::plugin::{Limits, LoadError, PluginRuntime, is_core_module, plugin_name, read_wasm};
 use crate::policy::{Narrowed, Policy, Request};
 
 /// Errors that stop an inspection before it has a result.
@@ -82,6 +83,14 @@ pub struct Inspection {
     /// Grants and namespaces the manifest requests that the operator did
     /// not grant.
     pub requested_not_granted: Request,
+    /// The clusters the plugin's section lets it use, in one line.
+    pub clusters: String,
+    /// The identity its requests would impersonate.
+    pub identity: Option<Identity>,
+    /// Whether its writes would be server-side dry runs.
+    pub dry_run: bool,
+    /// The limits of each invocation, in one line.
+    pub limits: String,
 }
 
 /// Inspects the plugin at `path`, as it would run under the operator's
@@ -133,6 +142,10 @@ pub fn inspect(
         operator_policy: operator.summary(),
         policy: narrowed.policy.summary(),
         requested_not_granted: narrowed.not_granted,
+        clusters: "every cluster".to_string(),
+        identity: None,
+        dry_run: false,
+        limits: Limits::default().summary(),
     })
 }
 

@@ -635,8 +635,15 @@ fn select_named(
 fn inspect(args: InspectArgs) -> anyhow::Result<u8> {
     let runtime = PluginRuntime::new()?;
     let config = Config::load_or_default(args.config.as_deref())?;
-    let operator = operator_policy(&config, &plugin_name(&args.plugin), &args.grants)?;
-    let inspection = lazyhost::inspect::inspect(&runtime, &args.plugin, &operator)?;
+    let name = plugin_name(&args.plugin);
+    let operator = operator_policy(&config, &name, &args.grants)?;
+    let mut inspection = lazyhost::inspect::inspect(&runtime, &args.plugin, &operator)?;
+    if let Some(section) = config.plugins.get(&name) {
+        inspection.clusters = section.cluster_scope();
+        inspection.identity = section.to_identity().map_err(anyhow::Error::msg)?;
+        inspection.dry_run = section.dry_run;
+        inspection.limits = section.to_limits().summary();
+    }
     match args.output {
         Format::Table => write_stdout(&output::inspect_table(&inspection)),
         Format::Json => write_stdout(&format!("{}\n", output::inspect_json(&inspection))),

@@ -449,6 +449,18 @@ pub fn inspect_table(inspection: &Inspection) -> String {
             inspection.requested_not_granted.summary(),
         ));
     }
+    lines.push(("clusters", inspection.clusters.clone()));
+    if let Some(identity) = &inspection.identity {
+        let mut text = format!("user {}", identity.user);
+        if !identity.groups.is_empty() {
+            let _ = write!(text, ", groups {}", identity.groups.join(", "));
+        }
+        lines.push(("impersonates", text));
+    }
+    if inspection.dry_run {
+        lines.push(("dry run", "writes are server-side dry runs".to_string()));
+    }
+    lines.push(("limits", inspection.limits.clone()));
     let lines: Vec<[String; 2]> = lines
         .into_iter()
         .map(|(key, value)| [format!("{key}:"), value])
@@ -702,6 +714,13 @@ dry run: writes were checked by the servers and nothing was stored
             operator_policy: "read-only; every namespace; no Secrets".to_string(),
             policy: "read-only; every namespace; no Secrets".to_string(),
             requested_not_granted: request,
+            clusters: "clusters labelled env=dev".to_string(),
+            identity: Some(crate::cluster::Identity {
+                user: "bot".to_string(),
+                groups: vec!["ops".to_string()],
+            }),
+            dry_run: true,
+            limits: "timeout 1m".to_string(),
         };
         let expected = format!(
             "\
@@ -718,6 +737,10 @@ requests:                   write
 operator grant:             read-only; every namespace; no Secrets
 granted:                    read-only; every namespace; no Secrets
 requested but not granted:  write
+clusters:                   clusters labelled env=dev
+impersonates:               user bot, groups ops
+dry run:                    writes are server-side dry runs
+limits:                     timeout 1m
 
 IMPORT                             KIND
 lazyhost:plugin/kube-client@0.1.0  instance
@@ -734,6 +757,8 @@ no exports
         assert_eq!(value["manifest"]["requests"]["allow"][0], "write");
         assert_eq!(value["requested_not_granted"]["allow"][0], "write");
         assert_eq!(value["imports"][0]["kind"], "instance");
+        assert_eq!(value["identity"]["groups"][0], "ops");
+        assert_eq!(value["dry_run"], true);
     }
 
     #[test]

@@ -76,6 +76,25 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// Describes every limit in one line with its key, such as `timeout
+    /// 60s, memory 512MiB, ...`.
+    pub fn summary(&self) -> String {
+        let sizes = [
+            Limit::Memory,
+            Limit::TableElements,
+            Limit::Instances,
+            Limit::Result,
+            Limit::Output,
+            Limit::RequestBody,
+        ]
+        .map(|limit| format!("{} {}", limit.key(), self.value_of(limit)));
+        format!(
+            "timeout {}, {}",
+            humantime::format_duration(self.timeout),
+            sizes.join(", ")
+        )
+    }
+
     /// Returns the value of `limit`, formatted for a message: a byte size
     /// in the largest binary unit that divides it, or a count.
     pub fn value_of(&self, limit: Limit) -> String {
@@ -217,6 +236,15 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn summary_names_every_limit() {
+        assert_eq!(
+            Limits::default().summary(),
+            "timeout 1m, memory 512 MiB, table_elements 100000, instances 100, result_bytes 1 MiB, \
+             output_bytes 1 MiB, request_body_bytes 3 MiB"
+        );
+    }
 
     #[test]
     fn sizes_parse_with_binary_units() {
