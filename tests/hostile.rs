@@ -401,7 +401,14 @@ async fn raw_paths_and_tricks_are_denied() {
         (
             "GET",
             "/api/v1/secrets",
-            "denied: get secrets: Secrets need an explicit grant: run with --allow secrets"
+            "denied: list secrets: Secrets need an explicit grant: run with --allow secrets"
+                .to_string(),
+        ),
+        // kube-apiserver still serves the older watch paths.
+        (
+            "GET",
+            "/api/v1/watch/secrets",
+            "denied: watch secrets: Secrets need an explicit grant: run with --allow secrets"
                 .to_string(),
         ),
         (
@@ -497,6 +504,44 @@ async fn raw_paths_and_tricks_are_denied() {
     // Raw requests are checked before the client starts, so the cluster
     // saw nothing at all.
     assert_eq!(fleet.fleet.counts("sim-1").unwrap().requests, 0);
+    fleet.fleet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_lists_across_namespaces_respect_namespace_limit() {
+    let only_shop = "the plugin may use only the namespaces shop: pass one of them";
+    let fleet = TestFleet::start(1).await;
+    let paths = [
+        "/api/v1/pods",
+        "/apis/apps/v1/deployments",
+        "/api/v1/watch/configmaps",
+        "/api/v1/nodes",
+        "/api/v1/namespaces/shop/pods",
+    ];
+    let mut args = vec!["--allow-namespace".to_string(), "shop".to_string()];
+    for path in paths {
+        args.extend(["--arg".to_string(), format!("path={path}")]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = fleet.run("raw", &args).await;
+    let result = only_result(&output, true);
+    assert_eq!(
+        result["output"],
+        json!([
+            { "path": paths[0], "result": format!("denied: list pods: {only_shop}") },
+            { "path": paths[1], "result": format!("denied: list deployments: {only_shop}") },
+            { "path": paths[2], "result": format!("denied: watch configmaps: {only_shop}") },
+            { "path": paths[3], "result": "status 200" },
+            { "path": paths[4], "result": "status 200" },
+        ])
+    );
+    let counts = fleet.fleet.counts("sim-1").unwrap();
+    for denied in ["list /api/v1/pods", "list /apis/apps/v1/deployments"] {
+        assert!(
+            !counts.requests_by_verb_path.contains_key(denied),
+            "{denied} reached the cluster: {counts:?}"
+        );
+    }
     fleet.fleet.shutdown().await;
 }
 

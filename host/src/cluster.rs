@@ -620,13 +620,14 @@ fn raw_request(
     let invalid = |message: String| RequestError::new(ErrorKind::Invalid, message);
     let method = match method.to_ascii_uppercase().as_str() {
         "GET" => http::Method::GET,
+        "HEAD" => http::Method::HEAD,
         "POST" => http::Method::POST,
         "PUT" => http::Method::PUT,
         "PATCH" => http::Method::PATCH,
         "DELETE" => http::Method::DELETE,
         other => {
             return Err(invalid(format!(
-                "unsupported method `{other}`: use GET, POST, PUT, PATCH or DELETE"
+                "unsupported method `{other}`: use GET, HEAD, POST, PUT, PATCH or DELETE"
             )));
         }
     };
@@ -646,7 +647,7 @@ fn raw_request(
     } else {
         "application/json"
     };
-    let uri = if dry_run && method != http::Method::GET {
+    let uri = if dry_run && !matches!(method, http::Method::GET | http::Method::HEAD) {
         let separator = if path.contains('?') { '&' } else { '?' };
         format!("{path}{separator}dryRun=All")
     } else {
@@ -699,7 +700,7 @@ mod tests {
         let error = raw_request("CONNECT", "/api", None, false).unwrap_err();
         assert_eq!(
             error.message,
-            "unsupported method `CONNECT`: use GET, POST, PUT, PATCH or DELETE"
+            "unsupported method `CONNECT`: use GET, HEAD, POST, PUT, PATCH or DELETE"
         );
     }
 

@@ -127,8 +127,8 @@ pub struct PluginSection {
     /// Resource types the plugin may use, by plural name such as
     /// `configmaps`; empty allows every type.
     pub resources: Vec<String>,
-    /// Kubernetes verbs the plugin may use (`get`, `list`, `create`,
-    /// `update`, `patch`, `delete`); empty allows every verb.
+    /// Kubernetes verbs the plugin may use (`get`, `list`, `watch`,
+    /// `create`, `update`, `patch`, `delete`); empty allows every verb.
     pub verbs: Vec<String>,
     /// Clusters the plugin may use, by name. With `selector` as well, a
     /// cluster named here or matching the selector may be used; without
@@ -756,8 +756,8 @@ mod tests {
                 "unknown field `allow_all`",
             ),
             (
-                "[plugins.fixer]\nverbs = [\"watch\"]",
-                "key `plugins.fixer.verbs`: unknown verb `watch`: use get, list, create, update, patch, delete",
+                "[plugins.fixer]\nverbs = [\"escalate\"]",
+                "key `plugins.fixer.verbs`: unknown verb `escalate`: use get, list, watch, create, update, patch, delete",
             ),
             (
                 "[plugins.fixer]\nresources = [\"deployments.apps\"]",

@@ -12,8 +12,8 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 use wasmtime::component::types::ComponentItem;
 
-use crate::manifest::{Manifest, ManifestError};
 use crate::cluster::Identity;
+use crate::manifest::{Manifest, ManifestError};
 use crate::plugin::{Limits, LoadError, PluginRuntime, is_core_module, plugin_name, read_wasm};
 use crate::policy::{Narrowed, Policy, Request};
 

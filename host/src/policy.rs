@@ -40,7 +40,9 @@ const GUARDED_SUBRESOURCES: &[&str] = &[
 ];
 
 /// The Kubernetes verbs a policy can limit a plugin to.
-pub const VERBS: &[&str] = &["get", "list", "create", "update", "patch", "delete"];
+pub const VERBS: &[&str] = &[
+    "get", "list", "watch", "create", "update", "patch", "delete",
+];
 
 /// The reason of a denial when narrowing left no namespace.
 const NO_COMMON_NAMESPACE: &str = "because none of the namespaces its manifest requests is \
@@ -424,7 +426,7 @@ impl Access {
                 return Err(Denial {
                     rule: "method",
                     message: format!(
-                        "method `{}` is not allowed: use GET, POST, PUT, PATCH or DELETE",
+                        "method `{}` is not allowed: use GET, HEAD, POST, PUT, PATCH or DELETE",
                         printable(method)
                     ),
                 });
@@ -487,6 +489,13 @@ impl Access {
                 ));
             }
         };
+        // The deprecated watch paths put `watch` before the resource part,
+        // as in /api/v1/watch/namespaces/shop/pods; the server still serves
+        // them, so they are read as the watch they are.
+        let (watch_path, resource_part) = match resource_part {
+            ["watch", rest @ ..] if !rest.is_empty() => (true, rest),
+            other => (false, other),
+        };
         // As the API server reads it: after `namespaces/NAME` comes a
         // resource, unless it is the namespace's own `status` or `finalize`.
         let (namespace, parts) = match resource_part {
@@ -506,6 +515,14 @@ impl Access {
             }
             _ => return Err(invalid_path("too many path segments for an API object")),
         };
+        // A read is a get of one object, or a list or watch of many, as
+        // RBAC names them.
+        let action = match (verb, parts.len(), watch_path || watch_query(path)) {
+            (Verb::Read, 1 | 2, true) => "watch".to_string(),
+            (Verb::Read, 1, false) => "list".to_string(),
+            (Verb::Read, 2, false) => "get".to_string(),
+            _ => action,
+        };
         // `/api/v1/namespaces/NAME` names the namespace object itself.
         let namespace = namespace.or_else(|| match resource_part {
             ["namespaces", name] | ["namespaces", name, _] => Some((*name).to_string()),
@@ -520,6 +537,17 @@ impl Access {
             namespace,
         })
     }
+}
+
+/// Returns whether a request's query asks for a watch (`watch=true` or
+/// `watch=1`).
+fn watch_query(path: &str) -> bool {
+    let Some((_, query)) = path.split_once('?') else {
+        return false;
+    };
+    query
+        .split('&')
+        .any(|pair| matches!(pair, "watch=true" | "watch=1" | "watch"))
 }
 
 /// Returns `text` as it is when it is all visible ASCII, else with Rust's
@@ -604,6 +632,50 @@ mod tests {
             ..Policy::default()
         };
         assert!(granted.check(&exec).is_ok());
+    }
+
+    #[test]
+    fn raw_reads_are_gets_lists_and_watches() {
+        let read = |path: &str| {
+            let access = Access::of_raw("GET", path).unwrap();
+            (
+                access.action,
+                access.resource,
+                access.namespace,
+                access.subresource,
+            )
+        };
+        let shop = Some("shop".to_string());
+        assert_eq!(
+            read("/api/v1/namespaces/shop/pods/web"),
+            ("get".into(), "pods".into(), shop.clone(), None)
+        );
+        assert_eq!(
+            read("/api/v1/pods"),
+            ("list".into(), "pods".into(), None, None)
+        );
+        assert_eq!(
+            read("/api/v1/namespaces/shop/pods?watch=true"),
+            ("watch".into(), "pods".into(), shop.clone(), None)
+        );
+        // The older watch paths name the resource after `watch`.
+        assert_eq!(
+            read("/api/v1/watch/secrets"),
+            ("watch".into(), "secrets".into(), None, None)
+        );
+        assert_eq!(
+            read("/apis/apps/v1/watch/namespaces/shop/deployments/web"),
+            ("watch".into(), "deployments".into(), shop, None)
+        );
+        let policy = Policy::default();
+        let secrets = policy
+            .check(&Access::of_raw("GET", "/api/v1/watch/secrets").unwrap())
+            .unwrap_err();
+        assert_eq!(secrets.rule, "secrets");
+        assert_eq!(
+            Access::of_raw("HEAD", "/api/v1/pods").unwrap().kube_verb(),
+            "list"
+        );
     }
 
     #[test]
@@ -867,7 +939,7 @@ mod tests {
             Access::of_raw("CONNECT", "/api/v1/pods")
                 .unwrap_err()
                 .message,
-            "method `CONNECT` is not allowed: use GET, POST, PUT, PATCH or DELETE"
+            "method `CONNECT` is not allowed: use GET, HEAD, POST, PUT, PATCH or DELETE"
         );
         assert_eq!(Access::of_raw("head", "/api").unwrap().verb, Verb::Read);
     }

@@ -372,7 +372,7 @@ impl client::Host for HostState {
         path: String,
         body: Option<String>,
     ) -> Result<types::HttpResponse, types::Error> {
-        let access = Access::of_raw(&method, &path).map_err(|denial| {
+        let mut access = Access::of_raw(&method, &path).map_err(|denial| {
             self.context.monitor.record_denial();
             deny(&cluster, denial)
         })?;
@@ -382,6 +382,16 @@ impl client::Host for HostState {
             self.check_body(&cluster, &request, body)?;
         }
         let client = checkout(Arc::clone(&self.context), &cluster, "request").await?;
+        // The path alone does not say whether a collection without a
+        // namespace, such as /api/v1/pods, spans every namespace or is
+        // cluster-scoped; the cluster's discovery does. A type it does not
+        // know counts as namespaced, so a namespace limit still holds.
+        if !access.resource.is_empty() && access.namespace.is_none() {
+            access.namespaced = client
+                .resolve(&raw_resource_name(&path, &access.resource))
+                .map_or(true, |resource_type| resource_type.namespaced);
+            self.context.authorize(&cluster, &access)?;
+        }
         let result = client.request(&method, &path, body.as_deref()).await;
         if access.verb == Verb::Write {
             let outcome = match &result {
@@ -585,6 +595,21 @@ fn raw_object_name(path: &str, resource: &str) -> Option<String> {
     let segments: Vec<&str> = path.split('?').next()?.split('/').collect();
     let at = segments.iter().rposition(|segment| *segment == resource)?;
     segments.get(at + 1).map(|name| (*name).to_string())
+}
+
+/// Returns the name discovery knows a raw request's resource by: the
+/// plural for the core group, `plural.group` under `/apis/GROUP/...`.
+fn raw_resource_name(path: &str, plural: &str) -> String {
+    let mut segments = path
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .split('/')
+        .skip(1);
+    match (segments.next(), segments.next()) {
+        (Some("apis"), Some(group)) => format!("{plural}.{group}"),
+        _ => plural.to_string(),
+    }
 }
 
 /// Returns the `message` of a Kubernetes `Status` reply, or the body.
