@@ -11,9 +11,11 @@
 //!
 //! The files hold native code that lazyhost runs, so the cache folder must
 //! be the user's alone: lazyhost creates it with mode 0700 and does not
-//! use a folder or file that others may write to. A file that fails to
-//! load, such as one cut short, is compiled again and replaced. Failing to
-//! write the cache only costs the next load a compilation.
+//! use a folder or file that another user owns or that others may write
+//! to. Each file ends with the SHA-256 digest of what precedes it, checked
+//! before the code is loaded, so a file changed or damaged on disk is
+//! compiled again and replaced rather than run. Failing to write the cache
+//! only costs the next load a compilation.
 
 use std::fmt::Write as _;
 use std::hash::Hash;
@@ -34,14 +36,25 @@ const EXTENSION: &str = "cwasm";
 #[derive(Debug)]
 pub struct ComponentCache {
     dir: PathBuf,
+    /// The user id that owns the folder and must own every file in it.
+    #[cfg(unix)]
+    owner: u32,
 }
+
+/// Length of the digest that ends every cache file.
+const DIGEST_LEN: usize = 32;
 
 impl ComponentCache {
     /// Opens the folder that [`CACHE_DIR_ENV`] names, else
     /// `$XDG_CACHE_HOME/lazyhost/components`, else
-    /// `~/.cache/lazyhost/components`. Returns `None`, after logging why,
-    /// when there is no such folder or it cannot be used.
+    /// `~/.cache/lazyhost/components`. Returns `None` when the variable is
+    /// `off`, and, after logging why, when there is no such folder or it
+    /// cannot be used.
     pub fn open_default() -> Option<Self> {
+        if std::env::var_os(CACHE_DIR_ENV).is_some_and(|value| value == "off") {
+            tracing::debug!("{CACHE_DIR_ENV} is off, so compiled plugins are not cached");
+            return None;
+        }
         let dir = std::env::var_os(CACHE_DIR_ENV)
             .filter(|value| !value.is_empty())
             .map(PathBuf::from)
@@ -82,8 +95,27 @@ impl ComponentCache {
                 .map_err(|error| format!("cannot create it: {error}"))?;
         }
         check_private(dir)?;
+        // The owner of a file created now is this process's user; the
+        // folder must be that user's too.
+        #[cfg(unix)]
+        let owner = {
+            use std::os::unix::fs::MetadataExt as _;
+            let probe = tempfile::tempfile_in(dir)
+                .map_err(|error| format!("cannot write to it: {error}"))?;
+            let own = probe.metadata().map_err(|error| error.to_string())?.uid();
+            let folder = std::fs::metadata(dir).map_err(|error| error.to_string())?.uid();
+            if folder != own {
+                return Err(format!(
+                    "it belongs to user id {folder}, not to this user ({own}); lazyhost uses \
+                     only a cache of its own user"
+                ));
+            }
+            own
+        };
         Ok(Self {
             dir: dir.to_path_buf(),
+            #[cfg(unix)]
+            owner,
         })
     }
 
@@ -116,22 +148,30 @@ impl ComponentCache {
             return None;
         }
 
-        if let Err(reason) = check_private(&path) {
-            tracing::warn!(path = %path.display(), %reason, "ignored a compiled plugin in the cache");
-            return None;
-        }
-        // SAFETY: `deserialize_file` runs the native code in the file, so
-        // the file must come from `Component::serialize` of a compatible
-        // engine. Only `store` below writes files here, under a name that
-        // depends on the component and the engine's compatibility hash, in
-        // a folder that `check_private` has found no one else may write
-        // to, and the file itself passed the same check. wasmtime checks
-        // the file's header and engine settings and fails on a mismatch.
+        let image = match self.read_checked(&path) {
+            Ok(image) => image,
+            Err(reason) => {
+                tracing::warn!(
+                    path = %path.display(),
+                    %reason,
+                    "ignored a compiled plugin in the cache; it is compiled again"
+                );
+                return None;
+            }
+        };
+        // SAFETY: `deserialize` runs the native code in `image`, so it must
+        // come from `Component::serialize` of a compatible engine. Only
+        // `store` below writes files here, under a name that depends on the
+        // component and on the engine's compatibility hash, in a folder of
+        // this user's that no one else may write to; `read_checked` has
+        // found the file this user's and unchanged since `store` wrote it,
+        // by the digest at its end. wasmtime also checks the image's header
+        // and engine settings and fails on a mismatch.
         #[expect(
             unsafe_code,
             reason = "loading precompiled code is unsafe by nature; see the SAFETY comment"
         )]
-        let loaded = unsafe { Component::deserialize_file(engine, &path) };
+        let loaded = unsafe { Component::deserialize(engine, image) };
         match loaded {
             Ok(component) => Some(component),
             Err(error) => {
@@ -145,6 +185,35 @@ impl ComponentCache {
         }
     }
 
+    /// Reads a cache file after checking who owns it and who may write to
+    /// it, and returns its image once its digest matches.
+    fn read_checked(&self, path: &Path) -> Result<Vec<u8>, String> {
+        check_private(path)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt as _;
+            let uid = std::fs::metadata(path)
+                .map_err(|error| error.to_string())?
+                .uid();
+            if uid != self.owner {
+                return Err(format!(
+                    "it belongs to user id {uid}, not to the cache's user ({})",
+                    self.owner
+                ));
+            }
+        }
+        let mut bytes = std::fs::read(path).map_err(|error| error.to_string())?;
+        if bytes.len() < DIGEST_LEN {
+            return Err("it is too short to hold a compiled component".to_string());
+        }
+        let image_len = bytes.len() - DIGEST_LEN;
+        if Sha256::digest(&bytes[..image_len]).as_slice() != &bytes[image_len..] {
+            return Err("its digest does not match its contents".to_string());
+        }
+        bytes.truncate(image_len);
+        Ok(bytes)
+    }
+
     /// Stores `component` under `key`. The file appears whole or not at
     /// all: it is written beside its final name and renamed.
     pub fn store(&self, key: &str, component: &Component) {
@@ -156,6 +225,8 @@ impl ComponentCache {
                 let mut file = tempfile::NamedTempFile::new_in(&self.dir)
                     .map_err(|error| error.to_string())?;
                 file.write_all(&image).map_err(|error| error.to_string())?;
+                file.write_all(&Sha256::digest(&image))
+                    .map_err(|error| error.to_string())?;
                 file.persist(&path).map_err(|error| error.to_string())?;
                 Ok(())
             });
@@ -248,6 +319,46 @@ mod tests {
         config.epoch_interruption(true);
         let other = Engine::new(&config).unwrap();
         assert_ne!(key, ComponentCache::key(&other, EMPTY_COMPONENT));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn file_of_another_user_is_not_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cache = ComponentCache::open(dir.path()).unwrap();
+        let engine = engine();
+        let key = ComponentCache::key(&engine, EMPTY_COMPONENT);
+        cache.store(&key, &Component::new(&engine, EMPTY_COMPONENT).unwrap());
+        let own = cache.owner;
+        cache.owner = own + 1;
+        assert_eq!(
+            cache.read_checked(&cache.path(&key)).unwrap_err(),
+            format!(
+                "it belongs to user id {own}, not to the cache's user ({})",
+                own + 1
+            )
+        );
+        assert!(cache.load(&engine, &key).is_none());
+    }
+
+    #[test]
+    fn changed_file_is_not_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ComponentCache::open(dir.path()).unwrap();
+        let engine = engine();
+        let key = ComponentCache::key(&engine, EMPTY_COMPONENT);
+        let component = Component::new(&engine, EMPTY_COMPONENT).unwrap();
+        cache.store(&key, &component);
+        let path = cache.path(&key);
+        let mut image = std::fs::read(&path).unwrap();
+        let middle = image.len() / 2;
+        image[middle] ^= 0xff;
+        std::fs::write(&path, &image).unwrap();
+        assert_eq!(
+            cache.read_checked(&path).unwrap_err(),
+            "its digest does not match its contents"
+        );
+        assert!(cache.load(&engine, &key).is_none());
     }
 
     #[test]
