@@ -208,7 +208,7 @@ fn run_lists_writes_and_logs_audit_lines() {
         "{text}"
     );
     assert!(
-        text.contains("\ndry run: writes were checked by the servers and nothing was stored\n"),
+        text.contains("\ndry run: writes are sent as server-side dry runs, so nothing is stored\n"),
         "{text}"
     );
     let log = stderr(&output);
@@ -256,9 +256,68 @@ fn impersonated_groups_need_a_user() {
     let output = lazyhost(&["run", arg(&component), "--sim", "1", "--as-group", "ops"]);
     assert_eq!(output.status.code(), Some(2), "stdout: {}", stdout(&output));
     assert!(
-        stderr(&output)
-            .contains("--as: group `ops` is impersonated without a user: set the user as well"),
+        stderr(&output).contains(
+            "--as-group: group `ops` is impersonated without a user: set the user as well"
+        ),
         "{}",
         stderr(&output)
+    );
+}
+
+#[test]
+fn command_line_user_replaces_configured_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("lazyhost.toml");
+    std::fs::write(
+        &config,
+        "[plugins.pod_cleanup]\nallow = [\"write\"]\nas = \"carol\"\n\
+         as_groups = [\"system:masters\"]\n",
+    )
+    .unwrap();
+    let component = plugin("pod_cleanup");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            arg(&component),
+            "--config",
+            arg(&config),
+            "--sim",
+            "1",
+            "--arg",
+            "delete=true",
+            "--arg",
+            "older-than=1m",
+            "--dry-run",
+        ];
+        args.extend_from_slice(extra);
+        lazyhost(&args)
+    };
+
+    // The configured identity may write.
+    let output = run(&[]);
+    let text = stdout(&output);
+    assert!(
+        text.contains("\n  write: (dry run) delete pods shop/db-migrate: ok\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nimpersonates: user carol, groups system:masters\n"),
+        "{text}"
+    );
+    assert!(
+        stderr(&output).contains("impersonating=\"carol\""),
+        "{}",
+        stderr(&output)
+    );
+
+    // --as picks another user without the configured groups.
+    let output = run(&["--as", "dave"]);
+    let text = stdout(&output);
+    assert!(text.contains("\nimpersonates: user dave\n"), "{text}");
+    assert!(
+        text.contains(
+            "delete pods shop/db-migrate: failed: pods \"db-migrate\" is forbidden: User \"dave\""
+        ),
+        "{text}"
     );
 }

@@ -226,7 +226,7 @@ impl PluginSection {
     ///
     /// Fails on groups without a user, or on a name that cannot be sent
     /// in a header.
-    pub fn to_identity(&self) -> Result<Option<Identity>, String> {
+    pub fn to_identity(&self) -> Result<Option<Identity>, (&'static str, String)> {
         identity(self.user.as_deref(), &self.groups)
     }
 }
@@ -237,14 +237,20 @@ impl PluginSection {
 /// # Errors
 ///
 /// Fails on groups without a user, and on an empty name or one with
-/// characters other than visible ASCII and spaces.
-pub fn identity(user: Option<&str>, groups: &[String]) -> Result<Option<Identity>, String> {
-    let check = |what: &str, name: &str| {
+/// characters other than printable ASCII. The error's first part is the
+/// key at fault: `as` or `as_groups`.
+pub fn identity(
+    user: Option<&str>,
+    groups: &[String],
+) -> Result<Option<Identity>, (&'static str, String)> {
+    let check = |key: &'static str, what: &str, name: &str, example: &str| {
         if name.trim().is_empty() || !name.chars().all(|c| c.is_ascii() && !c.is_ascii_control()) {
-            Err(format!(
-                "{what} `{}` must be non-empty visible ASCII text, such as \
-                 system:serviceaccount:ops:audit",
-                name.escape_debug()
+            Err((
+                key,
+                format!(
+                    "{what} `{}` must be non-empty printable ASCII text, such as {example}",
+                    name.escape_debug()
+                ),
             ))
         } else {
             Ok(())
@@ -252,16 +258,19 @@ pub fn identity(user: Option<&str>, groups: &[String]) -> Result<Option<Identity
     };
     let Some(user) = user else {
         return match groups.first() {
-            Some(group) => Err(format!(
-                "group `{group}` is impersonated without a user: set the user as well \
-                 (`as` in lazyhost.toml, --as on the command line)"
+            Some(group) => Err((
+                "as_groups",
+                format!(
+                    "group `{group}` is impersonated without a user: set the user as well \
+                     (`as` in lazyhost.toml, --as on the command line)"
+                ),
             )),
             None => Ok(None),
         };
     };
-    check("user", user)?;
+    check("as", "user", user, "system:serviceaccount:ops:audit")?;
     for group in groups {
-        check("group", group)?;
+        check("as_groups", "group", group, "system:authenticated")?;
     }
     Ok(Some(Identity {
         user: user.to_string(),
@@ -528,7 +537,7 @@ impl Config {
                 .map_err(|reason| format!("key `plugins.{name}.allow`: {reason}"))?;
             section
                 .to_identity()
-                .map_err(|reason| format!("key `plugins.{name}.as`: {reason}"))?;
+                .map_err(|(key, reason)| format!("key `plugins.{name}.{key}`: {reason}"))?;
             if let Some(verb) = section
                 .verbs
                 .iter()
@@ -773,11 +782,11 @@ mod tests {
             ),
             (
                 "[plugins.fixer]\nas_groups = [\"ops\"]",
-                "key `plugins.fixer.as`: group `ops` is impersonated without a user",
+                "key `plugins.fixer.as_groups`: group `ops` is impersonated without a user",
             ),
             (
                 "[plugins.fixer]\nas = \"bot\\nImpersonate-User: admin\"",
-                "key `plugins.fixer.as`: user `bot\\nImpersonate-User: admin` must be non-empty visible ASCII text",
+                "key `plugins.fixer.as`: user `bot\\nImpersonate-User: admin` must be non-empty printable ASCII text",
             ),
             (
                 "[plugins.fixer]\nmemory = \"512MB\"",

@@ -255,16 +255,19 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
-/// Returns the identity the plugin's requests impersonate: `--as` and
-/// `--as-group` replace the user and groups of the plugin's section.
+/// Returns the identity the plugin's requests impersonate. `--as` replaces
+/// the whole identity of the plugin's section, groups included, so a user
+/// picked on the command line never inherits the section's groups.
 fn request_identity(args: &RunArgs, section: &PluginSection) -> anyhow::Result<Option<Identity>> {
-    let user = args.user.as_deref().or(section.user.as_deref());
-    let groups = if args.groups.is_empty() {
-        &section.groups
+    let identity = if args.user.is_some() || !args.groups.is_empty() {
+        config::identity(args.user.as_deref(), &args.groups)
     } else {
-        &args.groups
+        section.to_identity()
     };
-    config::identity(user, groups).map_err(|reason| anyhow::anyhow!("--as: {reason}"))
+    identity.map_err(|(key, reason)| {
+        let option = if key == "as" { "--as" } else { "--as-group" };
+        anyhow::anyhow!("{option}: {reason}")
+    })
 }
 
 fn parse_grant(text: &str) -> Result<String, String> {
@@ -640,7 +643,9 @@ fn inspect(args: InspectArgs) -> anyhow::Result<u8> {
     let mut inspection = lazyhost::inspect::inspect(&runtime, &args.plugin, &operator)?;
     if let Some(section) = config.plugins.get(&name) {
         inspection.clusters = section.cluster_scope();
-        inspection.identity = section.to_identity().map_err(anyhow::Error::msg)?;
+        inspection.identity = section
+            .to_identity()
+            .map_err(|(key, reason)| anyhow::anyhow!("key `plugins.{name}.{key}`: {reason}"))?;
         inspection.dry_run = section.dry_run;
         inspection.limits = section.to_limits().summary();
     }

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::cluster::Identity;
 use crate::inspect::{Inspection, Kind};
 use crate::inventory::ClusterConfig;
 use crate::monitor::{LatencyStats, Snapshot};
@@ -70,8 +71,11 @@ pub fn report_table(report: &Report) -> String {
             report.requested_not_granted.summary()
         );
     }
+    if let Some(identity) = &report.identity {
+        let _ = write!(text, "\nimpersonates: {}", identity_text(identity));
+    }
     if report.dry_run {
-        text.push_str("\ndry run: writes were checked by the servers and nothing was stored");
+        text.push_str("\ndry run: writes are sent as server-side dry runs, so nothing is stored");
     }
     let summary = &report.summary;
     let noun = if summary.total == 1 {
@@ -88,6 +92,15 @@ pub fn report_table(report: &Report) -> String {
         summary.cancelled,
         format_millis(summary.duration_ms)
     );
+    text
+}
+
+/// Describes an impersonated identity: `user bot, groups ops, audit`.
+fn identity_text(identity: &Identity) -> String {
+    let mut text = format!("user {}", identity.user);
+    if !identity.groups.is_empty() {
+        let _ = write!(text, ", groups {}", identity.groups.join(", "));
+    }
     text
 }
 
@@ -451,11 +464,7 @@ pub fn inspect_table(inspection: &Inspection) -> String {
     }
     lines.push(("clusters", inspection.clusters.clone()));
     if let Some(identity) = &inspection.identity {
-        let mut text = format!("user {}", identity.user);
-        if !identity.groups.is_empty() {
-            let _ = write!(text, ", groups {}", identity.groups.join(", "));
-        }
-        lines.push(("impersonates", text));
+        lines.push(("impersonates", identity_text(identity)));
     }
     if inspection.dry_run {
         lines.push(("dry run", "writes are server-side dry runs".to_string()));
@@ -627,6 +636,7 @@ mod tests {
             requested_not_granted: Request::default(),
             plugin: "audit".to_string(),
             dry_run: true,
+            identity: None,
             results: vec![ok, failed],
             summary: Summary {
                 total: 2,
@@ -650,7 +660,7 @@ sim-1    ok      12ms      {\"pods\":3}
 sim-22   error   1.5s      plugin trapped: unreachable
 
 granted: read-only; every namespace; no Secrets
-dry run: writes were checked by the servers and nothing was stored
+dry run: writes are sent as server-side dry runs, so nothing is stored
 2 clusters: 1 ok, 1 failed, 0 cancelled in 1.5s
 ";
         assert_eq!(report_table(&report()), expected);

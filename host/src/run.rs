@@ -15,6 +15,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
+use crate::cluster::Identity;
 use crate::inventory::ClusterConfig;
 use crate::plugin::{HostContext, Invocation, InvocationError, Limits, Plugin, Write};
 use crate::policy::Request;
@@ -87,6 +88,8 @@ pub struct Report {
     pub policy: String,
     /// Whether writes were sent as server-side dry runs.
     pub dry_run: bool,
+    /// The Kubernetes identity every request impersonated, if any.
+    pub identity: Option<Identity>,
     /// The manifest that narrowed the grants, if the plugin has one.
     pub manifest: Option<PathBuf>,
     /// Grants and namespaces the manifest requested that the operator did
@@ -159,6 +162,7 @@ pub async fn run_plugin(
         plugin: plugin.name().to_string(),
         policy: context.policy().summary(),
         dry_run: context.mode().dry_run,
+        identity: context.mode().identity.clone(),
         manifest: None,
         requested_not_granted: Request::default(),
         results,

@@ -103,7 +103,9 @@ impl ComponentCache {
             let probe = tempfile::tempfile_in(dir)
                 .map_err(|error| format!("cannot write to it: {error}"))?;
             let own = probe.metadata().map_err(|error| error.to_string())?.uid();
-            let folder = std::fs::metadata(dir).map_err(|error| error.to_string())?.uid();
+            let folder = std::fs::metadata(dir)
+                .map_err(|error| error.to_string())?
+                .uid();
             if folder != own {
                 return Err(format!(
                     "it belongs to user id {folder}, not to this user ({own}); lazyhost uses \

@@ -171,6 +171,12 @@ impl HostState {
     fn audit(&mut self, mut write: Write, outcome: Result<(), String>) {
         write.dry_run = self.context.mode.dry_run;
         let plugin = &*self.plugin;
+        let impersonating = self
+            .context
+            .mode
+            .identity
+            .as_ref()
+            .map_or("", |identity| identity.user.as_str());
         match outcome {
             Ok(()) => tracing::info!(
                 target: "lazyhost::audit",
@@ -181,6 +187,7 @@ impl HostState {
                 namespace = write.namespace.as_deref().unwrap_or(""),
                 name = write.name.as_deref().unwrap_or(""),
                 dry_run = write.dry_run,
+                impersonating,
                 result = "ok",
                 "plugin wrote to a cluster"
             ),
@@ -194,6 +201,7 @@ impl HostState {
                     namespace = write.namespace.as_deref().unwrap_or(""),
                     name = write.name.as_deref().unwrap_or(""),
                     dry_run = write.dry_run,
+                    impersonating,
                     result = "error",
                     %error,
                     "plugin write failed"
