@@ -325,8 +325,9 @@ fn broken_manifest_is_an_error() {
     assert_eq!(
         stderr(&output),
         format!(
-            "error: invalid plugin manifest `{}`: key `requests.namespaces`: a namespace \
-             name must not be empty\n",
+            "error: invalid plugin manifest `{}`: key `requests.namespaces`: `` is not a \
+             valid name: use at most 63 lowercase letters, digits and `-`, starting and ending \
+             with a letter or digit\n",
             manifest.display()
         )
     );

@@ -401,3 +401,31 @@ fn plugin_section_limits_clusters() {
         stderr(&output)
     );
 }
+
+#[test]
+fn section_named_like_the_crate_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("lazyhost.toml");
+    std::fs::write(&config, "[plugins.pod-audit]\nnamespaces = [\"shop\"]\n").unwrap();
+    let component = plugin("pod_audit");
+    for command in ["run", "inspect"] {
+        let mut args = vec![command, arg(&component), "--config", arg(&config)];
+        if command == "run" {
+            args.extend(["--sim", "1"]);
+        }
+        let output = lazyhost(&args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{command}: {}",
+            stdout(&output)
+        );
+        assert_eq!(
+            stderr(&output),
+            "error: lazyhost.toml has a section [plugins.pod-audit], but this plugin is named \
+             `pod_audit` (its file name without .wasm), so the section does not apply: rename \
+             it to [plugins.pod_audit]\n",
+            "{command}"
+        );
+    }
+}

@@ -548,15 +548,13 @@ impl Config {
                     crate::policy::VERBS.join(", ")
                 ));
             }
-            if let Some(resource) = section
-                .resources
-                .iter()
-                .find(|resource| resource.is_empty() || resource.contains(['/', '.', ' ']))
-            {
-                return Err(format!(
-                    "key `plugins.{name}.resources`: `{resource}` is not a plural resource name: \
-                     write it as the API path has it, such as `configmaps` or `deployments`"
-                ));
+            for resource in &section.resources {
+                crate::policy::check_dns_label(resource).map_err(|reason| {
+                    format!(
+                        "key `plugins.{name}.resources`: {reason}; write the plural as the API \
+                         path has it, such as `configmaps` or `deployments`"
+                    )
+                })?;
             }
             if let Some(selector) = &section.selector {
                 if selector.trim().is_empty() {
@@ -569,14 +567,9 @@ impl Config {
                     .map_err(|error| format!("key `plugins.{name}.selector`: {error}"))?;
             }
             section.check_limits(name)?;
-            if section
-                .namespaces
-                .iter()
-                .any(|namespace| namespace.trim().is_empty())
-            {
-                return Err(format!(
-                    "key `plugins.{name}.namespaces`: a namespace name must not be empty"
-                ));
+            for namespace in &section.namespaces {
+                crate::policy::check_dns_label(namespace)
+                    .map_err(|reason| format!("key `plugins.{name}.namespaces`: {reason}"))?;
             }
         }
         if self.monitor.interval.is_zero() {
@@ -770,7 +763,7 @@ mod tests {
             ),
             (
                 "[plugins.fixer]\nresources = [\"deployments.apps\"]",
-                "key `plugins.fixer.resources`: `deployments.apps` is not a plural resource name",
+                "key `plugins.fixer.resources`: `deployments.apps` is not a valid name",
             ),
             (
                 "[plugins.fixer]\nselector = \" \"",

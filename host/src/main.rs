@@ -276,9 +276,7 @@ fn parse_grant(text: &str) -> Result<String, String> {
 }
 
 fn parse_namespace(text: &str) -> Result<String, String> {
-    if text.trim().is_empty() {
-        return Err("a namespace name must not be empty".to_string());
-    }
+    lazyhost::policy::check_dns_label(text)?;
     Ok(text.to_string())
 }
 
@@ -358,11 +356,7 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
         None => load_inventory(&args.source)?,
     };
     let inventory = Arc::new(inventory);
-    let section = config
-        .plugins
-        .get(plugin.name())
-        .cloned()
-        .unwrap_or_default();
+    let section = plugin_section(&config, plugin.name())?;
     let targets = scope_targets(
         select_targets(&inventory, &args)?,
         &args,
@@ -429,10 +423,9 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
 /// Returns the operator's grant to the plugin `name`: its section of
 /// lazyhost.toml, then the command line's grants added.
 fn operator_policy(config: &Config, name: &str, grants: &GrantArgs) -> anyhow::Result<Policy> {
-    let mut policy = match config.plugins.get(name) {
-        Some(section) => section.to_policy().map_err(anyhow::Error::msg)?,
-        None => Policy::default(),
-    };
+    let mut policy = plugin_section(config, name)?
+        .to_policy()
+        .map_err(anyhow::Error::msg)?;
     for namespace in &grants.allow_namespaces {
         policy.allow_namespace(namespace);
     }
@@ -555,6 +548,33 @@ fn select_targets(
     }
 }
 
+/// Returns the plugin's section of lazyhost.toml, or an empty one. A
+/// section whose name differs from the plugin's only in case, `-` for `_`
+/// or a `.wasm` ending is an error: it was surely meant for this plugin,
+/// and ignoring it would run the plugin with fewer limits than intended.
+fn plugin_section(config: &Config, name: &str) -> anyhow::Result<PluginSection> {
+    if let Some(section) = config.plugins.get(name) {
+        return Ok(section.clone());
+    }
+    let normal = |text: &str| {
+        text.trim_end_matches(".wasm")
+            .to_ascii_lowercase()
+            .replace('-', "_")
+    };
+    if let Some(near) = config
+        .plugins
+        .keys()
+        .find(|key| normal(key) == normal(name))
+    {
+        bail!(
+            "lazyhost.toml has a section [plugins.{near}], but this plugin is named `{name}` \
+             (its file name without .wasm), so the section does not apply: rename it to \
+             [plugins.{name}]"
+        );
+    }
+    Ok(PluginSection::default())
+}
+
 /// Keeps the targets the plugin's section lets it use. A cluster named
 /// with `--context`, or the current context, that the section excludes is
 /// an error; `--all`, `--selector` and `--sim` just leave such clusters out.
@@ -641,14 +661,13 @@ fn inspect(args: InspectArgs) -> anyhow::Result<u8> {
     let name = plugin_name(&args.plugin);
     let operator = operator_policy(&config, &name, &args.grants)?;
     let mut inspection = lazyhost::inspect::inspect(&runtime, &args.plugin, &operator)?;
-    if let Some(section) = config.plugins.get(&name) {
-        inspection.clusters = section.cluster_scope();
-        inspection.identity = section
-            .to_identity()
-            .map_err(|(key, reason)| anyhow::anyhow!("key `plugins.{name}.{key}`: {reason}"))?;
-        inspection.dry_run = section.dry_run;
-        inspection.limits = section.to_limits().summary();
-    }
+    let section = plugin_section(&config, &name)?;
+    inspection.clusters = section.cluster_scope();
+    inspection.identity = section
+        .to_identity()
+        .map_err(|(key, reason)| anyhow::anyhow!("key `plugins.{name}.{key}`: {reason}"))?;
+    inspection.dry_run = section.dry_run;
+    inspection.limits = section.to_limits().summary();
     match args.output {
         Format::Table => write_stdout(&output::inspect_table(&inspection)),
         Format::Json => write_stdout(&format!("{}\n", output::inspect_json(&inspection))),

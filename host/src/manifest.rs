@@ -162,11 +162,8 @@ impl Manifest {
                 .map_err(|reason| format!("key `requests.allow`: {reason}"))?;
         }
         for namespace in &file.requests.namespaces {
-            if namespace.trim().is_empty() {
-                return Err(
-                    "key `requests.namespaces`: a namespace name must not be empty".to_string(),
-                );
-            }
+            crate::policy::check_dns_label(namespace)
+                .map_err(|reason| format!("key `requests.namespaces`: {reason}"))?;
             request.namespaces.insert(namespace.clone());
         }
         Ok(Self {
@@ -232,7 +229,7 @@ mod tests {
             ),
             (
                 "[requests]\nnamespaces = [\"a\", \" \"]",
-                "key `requests.namespaces`: a namespace name must not be empty",
+                "key `requests.namespaces`: ` ` is not a valid name",
             ),
             (
                 "[requests]\nallow = \"write\"",

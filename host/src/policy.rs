@@ -550,6 +550,33 @@ fn watch_query(path: &str) -> bool {
         .any(|pair| matches!(pair, "watch=true" | "watch=1" | "watch"))
 }
 
+/// Checks that `name` is a DNS label, as namespace names and resource
+/// plurals are: at most 63 lowercase letters, digits and `-`, starting and
+/// ending with a letter or digit.
+///
+/// # Errors
+///
+/// Returns the reason `name` is not one, for a message that names the
+/// option or key.
+pub fn check_dns_label(name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{}` is not a valid name: use at most 63 lowercase letters, digits and `-`, \
+             starting and ending with a letter or digit",
+            printable(name)
+        ))
+    }
+}
+
 /// Returns `text` as it is when it is all visible ASCII, else with Rust's
 /// escapes, so that a message or log line never carries a control
 /// character from a plugin.
@@ -632,6 +659,29 @@ mod tests {
             ..Policy::default()
         };
         assert!(granted.check(&exec).is_ok());
+    }
+
+    #[test]
+    fn dns_labels() {
+        for good in ["shop", "kube-system", "a1", "configmaps"] {
+            assert!(check_dns_label(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "Bad Name",
+            "Pods",
+            "-a",
+            "a-",
+            "deployments.apps",
+            &"a".repeat(64),
+        ] {
+            assert!(check_dns_label(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            check_dns_label("Bad Name").unwrap_err(),
+            "`Bad Name` is not a valid name: use at most 63 lowercase letters, digits and `-`, \
+             starting and ending with a letter or digit"
+        );
     }
 
     #[test]

@@ -41,6 +41,10 @@ pub struct ComponentCache {
     owner: u32,
 }
 
+/// The layout of the cache files, part of every key: a change of layout
+/// gives new names rather than files that fail their check.
+const FORMAT: &[u8] = b"lazyhost component cache 2";
+
 /// Length of the digest that ends every cache file.
 const DIGEST_LEN: usize = 32;
 
@@ -129,6 +133,7 @@ impl ComponentCache {
     /// Returns the cache key of `bytes` compiled by `engine`.
     pub fn key(engine: &Engine, bytes: &[u8]) -> String {
         let mut hasher = DigestHasher(Sha256::new());
+        hasher.0.update(FORMAT);
         hasher.0.update(env!("CARGO_PKG_VERSION").as_bytes());
         engine.precompile_compatibility_hash().hash(&mut hasher);
         hasher.0.update(bytes);
