@@ -61,7 +61,7 @@ fn unknown_grant_is_rejected() {
     assert!(
         stderr(&output).contains(
             "unknown grant `root`: use write, secrets, or one of pods/exec, pods/attach, \
-             pods/portforward, pods/proxy, services/proxy, nodes/proxy, serviceaccounts/token"
+             pods/portforward, pods/proxy, services/proxy, nodes/proxy, serviceaccounts/token, pods/ephemeralcontainers"
         ),
         "{}",
         stderr(&output)
@@ -273,7 +273,7 @@ fn malformed_manifest_names_file_and_key() {
             "[requests]\nallow = [\"root\"]\n",
             "key `requests.allow`: unknown grant `root`: use write, secrets, or one of \
              pods/exec, pods/attach, pods/portforward, pods/proxy, services/proxy, \
-             nodes/proxy, serviceaccounts/token",
+             nodes/proxy, serviceaccounts/token, pods/ephemeralcontainers",
         ),
     ];
     for (text, expected) in cases {

@@ -71,7 +71,10 @@ pub const DEFAULT_CONFIG_FILE: &str = "lazyhost.toml";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("failed to read configuration `{path}`: {source}")]
+    #[error(
+        "failed to read configuration `{path}`: {source}; pass a readable lazyhost.toml with \
+         --config, or leave the option out"
+    )]
     Read {
         /// The file.
         path: PathBuf,
@@ -891,7 +894,8 @@ mod tests {
         let error = Config::load(Path::new("/nonexistent/lazyhost.toml")).unwrap_err();
         assert_eq!(
             error.to_string(),
-            "failed to read configuration `/nonexistent/lazyhost.toml`: No such file or directory (os error 2)"
+            "failed to read configuration `/nonexistent/lazyhost.toml`: No such file or directory \
+             (os error 2); pass a readable lazyhost.toml with --config, or leave the option out"
         );
     }
 }

@@ -225,7 +225,7 @@ mod tests {
                 "[requests]\nallow = [\"root\"]",
                 "key `requests.allow`: unknown grant `root`: use write, secrets, or one of \
                  pods/exec, pods/attach, pods/portforward, pods/proxy, services/proxy, \
-                 nodes/proxy, serviceaccounts/token",
+                 nodes/proxy, serviceaccounts/token, pods/ephemeralcontainers",
             ),
             (
                 "[requests]\nnamespaces = [\"a\", \" \"]",

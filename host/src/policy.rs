@@ -6,7 +6,8 @@
 //! namespaces can be limited to a list. Subresources that run commands in
 //! workloads, reach into them or mint credentials are denied unless
 //! granted by name: `pods/exec`, `pods/attach`, `pods/portforward`, the
-//! `proxy` subresources and `serviceaccounts/token`.
+//! `proxy` subresources, `serviceaccounts/token` and
+//! `pods/ephemeralcontainers`.
 //!
 //! Every host call is checked before it reaches a cluster. A raw request
 //! is checked on its path, which must be in normal form: no empty, `.` or
@@ -37,6 +38,7 @@ const GUARDED_SUBRESOURCES: &[&str] = &[
     "services/proxy",
     "nodes/proxy",
     "serviceaccounts/token",
+    "pods/ephemeralcontainers",
 ];
 
 /// The Kubernetes verbs a policy can limit a plugin to.
@@ -1015,7 +1017,8 @@ mod tests {
         assert_eq!(
             policy.grant("everything").unwrap_err(),
             "unknown grant `everything`: use write, secrets, or one of pods/exec, pods/attach, \
-             pods/portforward, pods/proxy, services/proxy, nodes/proxy, serviceaccounts/token"
+             pods/portforward, pods/proxy, services/proxy, nodes/proxy, serviceaccounts/token, \
+             pods/ephemeralcontainers"
         );
     }
 
