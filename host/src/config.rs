@@ -504,7 +504,7 @@ impl Config {
     /// Parses configuration text and checks values that TOML types alone
     /// cannot.
     fn parse(text: &str) -> Result<Self, String> {
-        let config: Config = toml::from_str(text).map_err(|error| one_line(&error.to_string()))?;
+        let config: Config = from_toml(text)?;
         config.check()?;
         Ok(config)
     }
@@ -602,15 +602,40 @@ impl Config {
     }
 }
 
+/// Deserializes TOML text into `T`. An error names the key it is about,
+/// as `key `plugins.fixer.memory`: ...`, and fits on one line.
+pub(crate) fn from_toml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    let deserializer =
+        toml::Deserializer::parse(text).map_err(|error| one_line(&error.to_string()))?;
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let message = one_line(&error.inner().to_string());
+        if path.is_empty() || path == "." {
+            message
+        } else {
+            format!("key `{path}`: {message}")
+        }
+    })
+}
+
 /// Turns the TOML parser's multi-line report into one line, leaving out
 /// the quoted source lines and carets.
 pub(crate) fn one_line(message: &str) -> String {
-    message
+    let lines: Vec<&str> = message
         .lines()
         .map(str::trim)
         .filter(|line| !line.is_empty() && !is_source_excerpt(line))
-        .collect::<Vec<_>>()
-        .join(" ")
+        .collect();
+    match lines.split_first() {
+        // "TOML parse error at line 2, column 10" then the reason.
+        Some((place, reason))
+            if place.starts_with("TOML parse error at ") && !reason.is_empty() =>
+        {
+            let place = place.trim_start_matches("TOML parse error at ");
+            format!("{place}: {}", reason.join(" "))
+        }
+        _ => lines.join(" "),
+    }
 }
 
 fn is_source_excerpt(line: &str) -> bool {
@@ -828,9 +853,15 @@ mod tests {
             ),
             ("[[clusters]]\nname = \"a\"", "missing field `kubeconfig`"),
             (
-                "[pool",
-                "TOML parse error at line 1, column 6 unclosed table, expected `]`",
+                "[plugins.fixer]\nallow = \"write\"",
+                "key `plugins.fixer.allow`: line 2, column 9: invalid type: string \"write\", \
+                 expected a sequence",
             ),
+            (
+                "[plugins.fixer]\nallows = [\"write\"]",
+                "key `plugins.fixer.allows`: line 2, column 1: unknown field `allows`",
+            ),
+            ("[pool", "line 1, column 6: unclosed table, expected `]`"),
         ];
         for (text, expected) in cases {
             let error = Config::parse(text).unwrap_err();

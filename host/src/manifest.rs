@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::one_line;
+use crate::config::from_toml;
 use crate::policy::Request;
 
 /// The manifest file shared by every plugin of a folder.
@@ -153,8 +153,7 @@ impl Manifest {
 
     /// Parses manifest text; the result has an empty path.
     fn parse(text: &str) -> Result<Self, String> {
-        let file: ManifestFile =
-            toml::from_str(text).map_err(|error| one_line(&error.to_string()))?;
+        let file: ManifestFile = from_toml(text)?;
         let mut request = Request::default();
         for grant in &file.requests.allow {
             request
