@@ -429,3 +429,44 @@ fn section_named_like_the_crate_is_an_error() {
         );
     }
 }
+
+#[test]
+fn resource_list_takes_any_name_of_a_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("lazyhost.toml");
+    let component = plugin("pod_audit");
+    let run = |resources: &str| {
+        std::fs::write(
+            &config,
+            format!("[plugins.pod_audit]\nresources = {resources}\n"),
+        )
+        .unwrap();
+        lazyhost(&[
+            "run",
+            arg(&component),
+            "--config",
+            arg(&config),
+            "--sim",
+            "1",
+        ])
+    };
+
+    let output = run("[\"po\"]");
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("; resources po\n"),
+        "{}",
+        stdout(&output)
+    );
+
+    let output = run("[\"deploy\", \"deployments.apps\"]");
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains(
+            "denied: list pods: the plugin may use only the resources deploy, \
+             deployments.apps: add `pods` to `resources` in its section of lazyhost.toml"
+        ),
+        "{}",
+        stdout(&output)
+    );
+}

@@ -127,8 +127,9 @@ pub struct PluginSection {
     pub allow: Vec<String>,
     /// Namespaces the plugin may use; empty allows every namespace.
     pub namespaces: Vec<String>,
-    /// Resource types the plugin may use, by plural name such as
-    /// `configmaps`; empty allows every type.
+    /// Resource types the plugin may use, named as kubectl takes them: a
+    /// plural, singular or short name, or `plural.group`; empty allows
+    /// every type.
     pub resources: Vec<String>,
     /// Kubernetes verbs the plugin may use (`get`, `list`, `watch`,
     /// `create`, `update`, `patch`, `delete`); empty allows every verb.
@@ -552,12 +553,15 @@ impl Config {
                 ));
             }
             for resource in &section.resources {
-                crate::policy::check_dns_label(resource).map_err(|reason| {
-                    format!(
-                        "key `plugins.{name}.resources`: {reason}; write the plural as the API \
-                         path has it, such as `configmaps` or `deployments`"
-                    )
-                })?;
+                resource
+                    .split('.')
+                    .try_for_each(crate::policy::check_dns_label)
+                    .map_err(|reason| {
+                        format!(
+                            "key `plugins.{name}.resources`: {reason}; name a resource type as \
+                             kubectl does, such as `configmaps`, `deploy` or `deployments.apps`"
+                        )
+                    })?;
             }
             if let Some(selector) = &section.selector {
                 if selector.trim().is_empty() {
@@ -790,8 +794,8 @@ mod tests {
                 "key `plugins.fixer.verbs`: unknown verb `escalate`: use get, list, watch, create, update, patch, delete",
             ),
             (
-                "[plugins.fixer]\nresources = [\"deployments.apps\"]",
-                "key `plugins.fixer.resources`: `deployments.apps` is not a valid name",
+                "[plugins.fixer]\nresources = [\"Deployments\"]",
+                "key `plugins.fixer.resources`: `Deployments` is not a valid name",
             ),
             (
                 "[plugins.fixer]\nselector = \" \"",

@@ -59,6 +59,15 @@ impl ResourceType {
         }
     }
 
+    /// Returns the names other than the plural that a user may give the
+    /// type: its singular, its short names and `plural.group`.
+    pub fn aliases(&self) -> Vec<String> {
+        let mut aliases = vec![self.singular.clone(), self.qualified_name()];
+        aliases.extend(self.short_names.iter().cloned());
+        aliases.retain(|alias| !alias.is_empty() && *alias != self.plural);
+        aliases
+    }
+
     /// Returns the name the user types for this type with its group, such
     /// as `deployments.apps`, or the plural alone for the core group.
     pub fn qualified_name(&self) -> String {

@@ -61,8 +61,8 @@ pub struct Policy {
     pub namespaces: Namespaces,
     /// Guarded subresources granted by name, such as `pods/exec`.
     pub subresources: BTreeSet<String>,
-    /// Resource types the plugin may use, by plural name such as
-    /// `configmaps`; empty allows every type.
+    /// Resource types the plugin may use, by any name of the type (plural,
+    /// singular, short name or `plural.group`); empty allows every type.
     pub resources: BTreeSet<String>,
     /// Kubernetes verbs the plugin may use, from [`VERBS`]; empty allows
     /// every verb. Writes still need the `write` grant.
@@ -134,6 +134,10 @@ pub struct Access {
     pub namespace: Option<String>,
     /// Whether the resource lives in namespaces.
     pub namespaced: bool,
+    /// Other names of the resource type that a policy's `resources` may
+    /// list: its singular, its short names and `plural.group`. Empty when
+    /// the type is not resolved.
+    pub aliases: Vec<String>,
 }
 
 /// A request the policy refused: the rule and what would allow it.
@@ -232,6 +236,10 @@ impl Policy {
         if !self.resources.is_empty()
             && !access.resource.is_empty()
             && !self.resources.contains(&access.resource)
+            && !access
+                .aliases
+                .iter()
+                .any(|alias| self.resources.contains(alias))
         {
             return Err(Denial {
                 rule: "resource",
@@ -477,6 +485,7 @@ impl Access {
             subresource: None,
             namespace: None,
             namespaced: false,
+            aliases: Vec::new(),
         };
         // After /api/v1 or /apis/GROUP/VERSION comes the resource part.
         let resource_part: &[&str] = match segments.as_slice() {
@@ -537,6 +546,7 @@ impl Access {
             resource,
             subresource,
             namespace,
+            aliases: Vec::new(),
         })
     }
 }
@@ -602,6 +612,7 @@ mod tests {
             subresource: None,
             namespace: namespace.map(str::to_string),
             namespaced: resource != "nodes" && resource != "namespaces",
+            aliases: Vec::new(),
         }
     }
 
@@ -751,6 +762,13 @@ mod tests {
                 .check(&Access::of_raw("GET", "/apis/apps/v1").unwrap())
                 .is_ok(),
             "discovery names no resource"
+        );
+
+        let mut cm = typed("get", Verb::Read, "cms", Some("a"));
+        cm.aliases = vec!["configmaps".to_string()];
+        assert!(
+            policy.check(&cm).is_ok(),
+            "an alias in the list allows the type"
         );
 
         let nodes = policy

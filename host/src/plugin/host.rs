@@ -296,6 +296,7 @@ fn authorize_typed(
         subresource: None,
         namespace: namespace.map(str::to_string),
         namespaced: resource_type.namespaced,
+        aliases: resource_type.aliases(),
     };
     context.authorize(cluster, &access)?;
     Ok(resource_type.qualified_name())
@@ -394,10 +395,15 @@ impl client::Host for HostState {
         // namespace, such as /api/v1/pods, spans every namespace or is
         // cluster-scoped; the cluster's discovery does. A type it does not
         // know counts as namespaced, so a namespace limit still holds.
-        if !access.resource.is_empty() && access.namespace.is_none() {
-            access.namespaced = client
-                .resolve(&raw_resource_name(&path, &access.resource))
-                .map_or(true, |resource_type| resource_type.namespaced);
+        // The resolved type also gives the names a `resources` list may use.
+        if !access.resource.is_empty() {
+            let resolved = client.resolve(&raw_resource_name(&path, &access.resource));
+            if let Ok(resource_type) = &resolved {
+                access.aliases = resource_type.aliases();
+            }
+            if access.namespace.is_none() {
+                access.namespaced = resolved.map_or(true, |resource_type| resource_type.namespaced);
+            }
             self.context.authorize(&cluster, &access)?;
         }
         let result = client.request(&method, &path, body.as_deref()).await;

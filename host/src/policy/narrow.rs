@@ -168,6 +168,7 @@ mod tests {
             subresource: None,
             namespace: namespace.map(str::to_string),
             namespaced,
+            aliases: Vec::new(),
         }
     }
 
