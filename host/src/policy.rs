@@ -501,8 +501,8 @@ impl Access {
             }
         };
         // The deprecated watch paths put `watch` before the resource part,
-        // as in /api/v1/watch/namespaces/shop/pods; the server still serves
-        // them, so they are read as the watch they are.
+        // as in /api/v1/watch/namespaces/shop/pods. The server still serves
+        // them, so they are read as watches.
         let (watch_path, resource_part) = match resource_part {
             ["watch", rest @ ..] if !rest.is_empty() => (true, rest),
             other => (false, other),
@@ -551,7 +551,7 @@ impl Access {
     }
 }
 
-/// Returns whether a request's query asks for a watch (`watch=true` or
+/// Returns whether a request's query requests a watch (`watch=true` or
 /// `watch=1`).
 fn watch_query(path: &str) -> bool {
     let Some((_, query)) = path.split_once('?') else {

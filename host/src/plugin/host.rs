@@ -611,8 +611,8 @@ fn raw_object_name(path: &str, resource: &str) -> Option<String> {
     segments.get(at + 1).map(|name| (*name).to_string())
 }
 
-/// Returns the name discovery knows a raw request's resource by: the
-/// plural for the core group, `plural.group` under `/apis/GROUP/...`.
+/// Returns the discovery name of a raw request's resource: the plural for
+/// the core group, `plural.group` under `/apis/GROUP/...`.
 fn raw_resource_name(path: &str, plural: &str) -> String {
     let mut segments = path
         .split('?')
