@@ -189,7 +189,7 @@ fn memory_growth_hits_the_memory_limit() {
     let result = only_result(&output, false);
     assert_eq!(
         result["error"],
-        "the plugin exceeded its memory limit of 64 MiB (memory): it asked for 68222976 bytes \
+        "the plugin exceeded its memory limit of 64 MiB (memory): it requested 68222976 bytes \
          of linear memory; raise `memory` under [plugins.misbehave] in lazyhost.toml if the \
          plugin needs more"
     );
@@ -508,9 +508,10 @@ async fn raw_paths_and_tricks_are_denied() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn raw_lists_across_namespaces_respect_namespace_limit() {
+async fn raw_list_respects_namespace_limit() {
     let only_shop = "the plugin may use only the namespaces shop: pass one of them";
     let fleet = TestFleet::start(1).await;
+
     let paths = [
         "/api/v1/pods",
         "/apis/apps/v1/deployments",
@@ -524,6 +525,7 @@ async fn raw_lists_across_namespaces_respect_namespace_limit() {
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let output = fleet.run("raw", &args).await;
+
     let result = only_result(&output, true);
     assert_eq!(
         result["output"],
@@ -603,8 +605,8 @@ fn instance_and_table_limits_come_from_the_configuration() {
         ),
         (
             "table_elements = 10",
-            "the plugin exceeded its table element limit of 10 (table_elements): its tables \
-             asked for 69 elements; raise `table_elements` under [plugins.misbehave] in \
+            "the plugin exceeded its table element limit of 10 (table_elements): it \
+             requested 69 table elements; raise `table_elements` under [plugins.misbehave] in \
              lazyhost.toml if the plugin needs more",
         ),
     ];

@@ -627,7 +627,7 @@ fn memory_limit_names_itself() {
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
         result_of(&json(&output), "sim-1")["error"],
-        "the plugin exceeded its memory limit of 512 MiB (memory): it asked for 537985024 bytes \
+        "the plugin exceeded its memory limit of 512 MiB (memory): it requested 537985024 bytes \
          of linear memory; raise `memory` under [plugins.misbehave] in lazyhost.toml if the \
          plugin needs more"
     );

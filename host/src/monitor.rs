@@ -384,6 +384,18 @@ impl Monitor {
             .add(window, duration, success);
     }
 
+    /// Returns the timings plugin `plugin` recorded, per cluster and verb,
+    /// sorted by cluster, then verb.
+    pub fn plugin_latencies(&self, plugin: &str) -> Vec<LatencyStats> {
+        let window = self.window();
+        self.plugin_series
+            .lock()
+            .iter()
+            .filter(|((owner, _, _), _)| owner == plugin)
+            .map(|((_, cluster, verb), series)| latency_stats(cluster, verb, series, window))
+            .collect()
+    }
+
     /// Counts one host call denied by a plugin's policy.
     pub fn record_denial(&self) {
         self.policy_denials

@@ -698,7 +698,7 @@ mod tests {
     }
 
     #[test]
-    fn raw_reads_are_gets_lists_and_watches() {
+    fn raw_reads_map_to_rbac_verbs() {
         let read = |path: &str| {
             let access = Access::of_raw("GET", path).unwrap();
             (
@@ -708,6 +708,7 @@ mod tests {
                 access.subresource,
             )
         };
+
         let shop = Some("shop".to_string());
         assert_eq!(
             read("/api/v1/namespaces/shop/pods/web"),
@@ -730,11 +731,13 @@ mod tests {
             read("/apis/apps/v1/watch/namespaces/shop/deployments/web"),
             ("watch".into(), "deployments".into(), shop, None)
         );
+
         let policy = Policy::default();
         let secrets = policy
             .check(&Access::of_raw("GET", "/api/v1/watch/secrets").unwrap())
             .unwrap_err();
         assert_eq!(secrets.rule, "secrets");
+
         assert_eq!(
             Access::of_raw("HEAD", "/api/v1/pods").unwrap().kube_verb(),
             "list"

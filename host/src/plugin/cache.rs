@@ -10,9 +10,9 @@
 //! new file, never a stale one.
 //!
 //! The files hold native code that lazyhost runs, so the cache folder must
-//! be the user's alone: lazyhost creates it with mode 0700 and does not
-//! use a folder or file that another user owns or that others may write
-//! to. Each file ends with the SHA-256 digest of what precedes it, checked
+//! belong to the running user alone. lazyhost creates it with mode 0700,
+//! and it skips a folder or file that another user owns or that others may
+//! write to. Each file ends with the SHA-256 digest of what precedes it, checked
 //! before the code is loaded, so a file changed or damaged on disk is
 //! compiled again and replaced rather than run. Failing to write the cache
 //! only costs the next load a compilation.
@@ -168,12 +168,12 @@ impl ComponentCache {
         };
         // SAFETY: `deserialize` runs the native code in `image`, so it must
         // come from `Component::serialize` of a compatible engine. Only
-        // `store` below writes files here, under a name that depends on the
-        // component and on the engine's compatibility hash, in a folder of
-        // this user's that no one else may write to; `read_checked` has
-        // found the file this user's and unchanged since `store` wrote it,
-        // by the digest at its end. wasmtime also checks the image's header
-        // and engine settings and fails on a mismatch.
+        // `store` writes files here, named after the component and the
+        // engine's compatibility hash, in a folder that only this user may
+        // write to. `read_checked` has confirmed that this user owns the
+        // file and that its trailing digest matches, so it is what `store`
+        // wrote. wasmtime also checks the image's header and engine
+        // settings and fails on a mismatch.
         #[expect(
             unsafe_code,
             reason = "loading precompiled code is unsafe by nature; see the SAFETY comment"

@@ -19,6 +19,7 @@ use super::limits::{Limit, Limits};
 use crate::cluster::{
     ClusterClient, ErrorKind, KubePool, ListOptions, ObjectRef, RequestError, RequestMode,
 };
+use crate::discovery::ResourceType;
 use crate::inventory::ClusterConfig;
 use crate::monitor::{ConfigStats, LatencyStats, Monitor};
 use crate::policy::{Access, Denial, Policy, Verb};
@@ -122,6 +123,16 @@ impl HostContext {
             .scoped(plugin, |cluster| self.is_allowed(cluster), pool)
     }
 
+    /// Returns the other names of `resource_type` when the policy lists
+    /// resource types, which is the only check that reads them.
+    fn aliases_of(&self, resource_type: &ResourceType) -> Vec<String> {
+        if self.policy.resources.is_empty() {
+            Vec::new()
+        } else {
+            resource_type.aliases()
+        }
+    }
+
     fn is_allowed(&self, cluster: &str) -> bool {
         self.clusters.iter().any(|allowed| allowed.name == cluster)
     }
@@ -158,7 +169,7 @@ pub struct Write {
     pub name: Option<String>,
     /// Whether it was sent as a server-side dry run, which stores nothing.
     pub dry_run: bool,
-    /// `ok`, or `error` with [`Write::error`] saying why.
+    /// `ok`, or `error` with the reason in [`Write::error`].
     pub result: &'static str,
     /// The failure, for a write that failed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -296,7 +307,7 @@ fn authorize_typed(
         subresource: None,
         namespace: namespace.map(str::to_string),
         namespaced: resource_type.namespaced,
-        aliases: resource_type.aliases(),
+        aliases: context.aliases_of(resource_type),
     };
     context.authorize(cluster, &access)?;
     Ok(resource_type.qualified_name())
@@ -399,7 +410,7 @@ impl client::Host for HostState {
         if !access.resource.is_empty() {
             let resolved = client.resolve(&raw_resource_name(&path, &access.resource));
             if let Ok(resource_type) = &resolved {
-                access.aliases = resource_type.aliases();
+                access.aliases = self.context.aliases_of(resource_type);
             }
             if access.namespace.is_none() {
                 access.namespaced = resolved.map_or(true, |resource_type| resource_type.namespaced);
@@ -680,10 +691,11 @@ impl stats::Host for HostState {
 
     async fn recorded(&mut self) -> Vec<stats::Latency> {
         self.context
-            .plugin_snapshot(&self.plugin)
-            .plugin_latencies
+            .monitor
+            .plugin_latencies(&self.plugin)
             .into_iter()
-            .map(|recorded| to_wit_latency(recorded.latency))
+            .filter(|latency| self.context.is_allowed(&latency.cluster))
+            .map(to_wit_latency)
             .collect()
     }
 }

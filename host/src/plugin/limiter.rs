@@ -36,6 +36,31 @@ impl StoreLimiter {
     }
 }
 
+impl StoreLimiter {
+    /// Counts a growth of one memory or table from `current` to `desired`
+    /// into `counted`, the sum over the instance, and checks the new sum
+    /// against `allowed`. Returns the new sum, or `None` when the growth
+    /// passes the memory's or table's own declared `maximum`: WebAssembly
+    /// then fails it (`memory.grow` returns -1), so it raises no error.
+    fn grow(
+        &self,
+        counted: usize,
+        (current, desired): (usize, usize),
+        maximum: Option<usize>,
+        (limit, allowed, unit): (Limit, usize, &str),
+    ) -> wasmtime::Result<Option<usize>> {
+        if maximum.is_some_and(|maximum| desired > maximum) {
+            return Ok(None);
+        }
+        let total = counted.saturating_sub(current).saturating_add(desired);
+        if total > allowed {
+            let detail = format!("it requested {total} {unit}");
+            return Err(self.exceeded(limit, detail));
+        }
+        Ok(Some(total))
+    }
+}
+
 impl ResourceLimiter for StoreLimiter {
     fn memory_growing(
         &mut self,
@@ -43,24 +68,18 @@ impl ResourceLimiter for StoreLimiter {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        // Growing past the memory's own declared maximum fails the way
-        // WebAssembly defines (`memory.grow` returns -1). It is not a host
-        // limit, so it raises no error.
-        if maximum.is_some_and(|maximum| desired > maximum) {
-            return Ok(false);
-        }
-        let total = self
-            .memory_bytes
-            .saturating_sub(current)
-            .saturating_add(desired);
-        if total > self.limits.memory_bytes {
-            let detail = format!("it asked for {total} bytes of linear memory");
-            return Err(self.exceeded(Limit::Memory, detail));
-        }
+        let limit = (
+            Limit::Memory,
+            self.limits.memory_bytes,
+            "bytes of linear memory",
+        );
+        let grown = self.grow(self.memory_bytes, (current, desired), maximum, limit)?;
         // NOTE: a growth that wasmtime fails after this approval, such as
         // a failed mmap, stays counted, so the sum can only overstate.
-        self.memory_bytes = total;
-        Ok(true)
+        if let Some(total) = grown {
+            self.memory_bytes = total;
+        }
+        Ok(grown.is_some())
     }
 
     fn table_growing(
@@ -69,19 +88,16 @@ impl ResourceLimiter for StoreLimiter {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if maximum.is_some_and(|maximum| desired > maximum) {
-            return Ok(false);
+        let limit = (
+            Limit::TableElements,
+            self.limits.table_elements,
+            "table elements",
+        );
+        let grown = self.grow(self.table_elements, (current, desired), maximum, limit)?;
+        if let Some(total) = grown {
+            self.table_elements = total;
         }
-        let total = self
-            .table_elements
-            .saturating_sub(current)
-            .saturating_add(desired);
-        if total > self.limits.table_elements {
-            let detail = format!("its tables asked for {total} elements");
-            return Err(self.exceeded(Limit::TableElements, detail));
-        }
-        self.table_elements = total;
-        Ok(true)
+        Ok(grown.is_some())
     }
 
     fn instances(&self) -> usize {
@@ -128,7 +144,7 @@ mod tests {
         assert_eq!(
             limit_error(&error).to_string(),
             "the plugin exceeded its memory limit of 10 MiB (memory): \
-             it asked for 11534336 bytes of linear memory"
+             it requested 11534336 bytes of linear memory"
         );
         // The refused growth is not counted.
         assert!(limiter.memory_growing(4 << 20, 4 << 20, None).unwrap());
@@ -149,7 +165,7 @@ mod tests {
         assert_eq!(
             limit_error(&error).to_string(),
             "the plugin exceeded its table element limit of 1000 (table_elements): \
-             its tables asked for 1001 elements"
+             it requested 1001 table elements"
         );
         assert!(limiter.table_growing(600, 1000, None).unwrap());
     }

@@ -6,11 +6,13 @@
 //! - `ok` (the default) returns `{"mode":"ok"}`; `error` returns an error;
 //!   `invalid-json` returns text that is not JSON; `panic` panics, which
 //!   traps.
-//! - Runaway work, see [`runaway`]: `loop` spins without host calls;
-//!   `call-loop` lists namespaces without end; `allocate` allocates until
-//!   it fails; `recurse` recurses until the call stack is exhausted;
-//!   `big-result` returns `--arg bytes=N` bytes (default 2 MiB);
-//!   `print-a-lot` prints 2 MiB; `print-forever` prints without end.
+//! - Runaway work, see [`runaway`]:
+//!   - `loop` spins without host calls, and `call-loop` lists namespaces
+//!     without end;
+//!   - `allocate` allocates until it fails, and `recurse` recurses until
+//!     the call stack is exhausted;
+//!   - `big-result` returns `--arg bytes=N` bytes (default 2 MiB);
+//!   - `print-a-lot` prints 2 MiB, and `print-forever` prints without end.
 //! - The sandbox, see [`sandbox`]: `read-file` opens `--arg path=PATH`
 //!   (default `/etc/hostname`); `connect` opens a TCP connection to
 //!   127.0.0.1 on `--arg port=N`; `env` counts the environment variables
