@@ -64,6 +64,10 @@ use crate::pool::PoolConfig;
 use crate::selector::LabelSelector;
 use crate::transport::TransportConfig;
 
+mod serve;
+
+pub use serve::{DEFAULT_LISTEN, DEFAULT_STATE_DIR, ServeSection};
+
 /// The file read when `--config` is not given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "lazyhost.toml";
 
@@ -110,6 +114,8 @@ pub struct Config {
     pub pool: PoolSection,
     /// Memory monitor settings.
     pub monitor: MonitorSection,
+    /// Settings of `lazyhost serve`.
+    pub serve: ServeSection,
     /// Grants per plugin, keyed by the plugin's name: its file name
     /// without `.wasm`.
     pub plugins: BTreeMap<String, PluginSection>,
@@ -169,6 +175,18 @@ pub struct PluginSection {
     /// Body of one create, patch or raw request, in bytes.
     #[serde(deserialize_with = "optional_size")]
     pub request_body_bytes: Option<usize>,
+    /// `lazyhost serve` runs the plugin this long after its last run
+    /// started.
+    #[serde(deserialize_with = "optional_duration")]
+    pub every: Option<Duration>,
+    /// `lazyhost serve` runs the plugin at the times of this 5-field cron
+    /// expression, in UTC.
+    pub cron: Option<String>,
+    /// Arguments each scheduled run passes, as `--arg` does.
+    pub args: BTreeMap<String, String>,
+    /// Invocations of one scheduled run at once; `--concurrency` of
+    /// `lazyhost run` overrides it.
+    pub concurrency: Option<usize>,
 }
 
 impl PluginSection {
@@ -298,6 +316,30 @@ impl PluginSection {
                 .request_body_bytes
                 .unwrap_or(defaults.request_body_bytes),
         }
+    }
+
+    /// Checks the schedule keys: at most one of `every` and `cron`, an
+    /// interval of a second or more and a concurrency above zero.
+    fn check_schedule(&self, name: &str) -> Result<(), String> {
+        if self.every.is_some() && self.cron.is_some() {
+            return Err(format!(
+                "key `plugins.{name}.cron`: the section has `every` as well; keep one schedule"
+            ));
+        }
+        if self
+            .every
+            .is_some_and(|every| every < Duration::from_secs(1))
+        {
+            return Err(format!(
+                "key `plugins.{name}.every`: must be at least one second, such as 30s or 5m"
+            ));
+        }
+        if self.concurrency == Some(0) {
+            return Err(format!(
+                "key `plugins.{name}.concurrency`: must be at least 1"
+            ));
+        }
+        Ok(())
     }
 
     /// Checks the limits that TOML types alone cannot: none may be zero.
@@ -484,6 +526,7 @@ impl Config {
         self.clusters
             .iter_mut()
             .for_each(|entry| resolve(&mut entry.kubeconfig));
+        self.serve.resolve_paths(folder);
     }
 
     /// Reads `path` when given, else `./lazyhost.toml` when it exists, else
@@ -574,11 +617,13 @@ impl Config {
                     .map_err(|error| format!("key `plugins.{name}.selector`: {error}"))?;
             }
             section.check_limits(name)?;
+            section.check_schedule(name)?;
             for namespace in &section.namespaces {
                 crate::policy::check_dns_label(namespace)
                     .map_err(|reason| format!("key `plugins.{name}.namespaces`: {reason}"))?;
             }
         }
+        self.serve.check()?;
         if self.monitor.interval.is_zero() {
             return Err("key `monitor.interval`: must be longer than zero".to_string());
         }

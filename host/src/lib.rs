@@ -6,6 +6,7 @@
 //! - [`config`]: the `lazyhost.toml` configuration file;
 //! - [`manifest`]: a plugin's `PLUGIN.toml`, stating what it requests;
 //! - [`policy`]: what a plugin may do, checked on every host call;
+//! - [`grant`]: a plugin's policy from lazyhost.toml, the command line and its manifest;
 //! - [`inventory`]: cluster configurations read from kubeconfig files;
 //! - [`pool`]: the lazy pool that starts a cluster's client on first use;
 //! - [`cluster`]: a started client and the requests sent through it;
@@ -20,6 +21,7 @@
 pub mod cluster;
 pub mod config;
 pub mod discovery;
+pub mod grant;
 pub mod inspect;
 pub mod inventory;
 pub mod manifest;

@@ -1,6 +1,5 @@
 //! The `lazyhost` command line: parses arguments and calls the library.
 
-use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,12 +10,13 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use lazyhost::cluster::{Identity, KubeFactory, KubePool, RequestMode};
 use lazyhost::config::{self, Config, PluginSection};
+use lazyhost::grant;
 use lazyhost::inventory::{ClusterConfig, Inventory, Sources, in_cluster};
 use lazyhost::manifest::Manifest;
 use lazyhost::monitor::{ConfigStats, MemoryWatch, Monitor};
 use lazyhost::output::{self, ClusterRow, Format};
 use lazyhost::plugin::{ComponentCache, HostContext, PluginRuntime, plugin_name};
-use lazyhost::policy::{Namespaces, Narrowed, Policy};
+use lazyhost::policy::Policy;
 use lazyhost::run::{RunOptions, run_plugin};
 use lazyhost::sim::{Fleet, FleetFile, FleetOptions, Listen, UserAuth};
 
@@ -356,10 +356,11 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
         None => load_inventory(&args.source)?,
     };
     let inventory = Arc::new(inventory);
-    let section = plugin_section(&config, plugin.name())?;
-    let targets = scope_targets(
+    let section = grant::plugin_section(&config, plugin.name())?;
+    let chosen_by_name = !(args.all || args.selector.is_some() || args.sim.is_some());
+    let targets = grant::scope_targets(
         select_targets(&inventory, &args)?,
-        &args,
+        chosen_by_name,
         &section,
         plugin.name(),
     )?;
@@ -374,8 +375,9 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
         pool_config,
     ));
     watch_memory(&monitor, &pool, &config);
-    let operator = operator_policy(&config, plugin.name(), &args.grants)?;
-    let narrowed = narrow_to_manifest(&operator, manifest.as_ref());
+    let operator =
+        grant::operator_policy(&section, &args.grants.allow, &args.grants.allow_namespaces)?;
+    let narrowed = grant::narrow_to_manifest(&operator, manifest.as_ref());
     let mut limits = section.to_limits();
     if let Some(timeout) = args.timeout {
         limits.timeout = timeout;
@@ -418,55 +420,6 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
     } else {
         EXIT_CLUSTER_FAILED
     })
-}
-
-/// Returns the operator's grant to the plugin `name`: its section of
-/// lazyhost.toml, then the command line's grants added.
-fn operator_policy(config: &Config, name: &str, grants: &GrantArgs) -> anyhow::Result<Policy> {
-    let mut policy = plugin_section(config, name)?
-        .to_policy()
-        .map_err(anyhow::Error::msg)?;
-    for namespace in &grants.allow_namespaces {
-        policy.allow_namespace(namespace);
-    }
-    for grant in &grants.allow {
-        policy.grant(grant).map_err(anyhow::Error::msg)?;
-    }
-    Ok(policy)
-}
-
-/// Narrows the operator's grant to the manifest's request, and logs a
-/// warning for each part of the request that the operator did not grant.
-fn narrow_to_manifest(operator: &Policy, manifest: Option<&Manifest>) -> Narrowed {
-    let Some(manifest) = manifest else {
-        return Narrowed::unchanged(operator.clone());
-    };
-    let narrowed = operator.narrow(&manifest.request);
-    let path = manifest.path.display();
-    let not_granted = &narrowed.not_granted;
-    if !not_granted.allow.is_empty() {
-        let grants: Vec<&str> = not_granted.allow.iter().map(String::as_str).collect();
-        tracing::warn!(
-            manifest = %path,
-            grants = %grants.join(", "),
-            "the plugin's manifest requests grants that the operator did not give, so the plugin runs without them"
-        );
-    }
-    if !not_granted.namespaces.is_empty() {
-        let namespaces: Vec<&str> = not_granted.namespaces.iter().map(String::as_str).collect();
-        tracing::warn!(
-            manifest = %path,
-            namespaces = %namespaces.join(", "),
-            "the plugin's manifest requests namespaces that the operator did not grant, so the plugin may not use them"
-        );
-    }
-    if narrowed.policy.namespaces == Namespaces::Only(BTreeSet::new()) {
-        tracing::warn!(
-            manifest = %path,
-            "no namespace is both requested and granted, so every namespaced call of the plugin will be denied"
-        );
-    }
-    narrowed
 }
 
 /// Starts the memory watch of `[monitor]`, relieving pressure by evicting
@@ -548,78 +501,6 @@ fn select_targets(
     }
 }
 
-/// Returns the plugin's section of lazyhost.toml, or an empty one. A
-/// section whose name differs from the plugin's only in case, `-` for `_`
-/// or a `.wasm` ending is an error: it was surely meant for this plugin,
-/// and ignoring it would run the plugin with fewer limits than intended.
-fn plugin_section(config: &Config, name: &str) -> anyhow::Result<PluginSection> {
-    if let Some(section) = config.plugins.get(name) {
-        return Ok(section.clone());
-    }
-    let normal = |text: &str| {
-        text.trim_end_matches(".wasm")
-            .to_ascii_lowercase()
-            .replace('-', "_")
-    };
-    if let Some(near) = config
-        .plugins
-        .keys()
-        .find(|key| normal(key) == normal(name))
-    {
-        bail!(
-            "lazyhost.toml has a section [plugins.{near}], but this plugin is named `{name}` \
-             (its file name without .wasm), so the section does not apply: rename it to \
-             [plugins.{name}]"
-        );
-    }
-    Ok(PluginSection::default())
-}
-
-/// Keeps the targets the plugin's section lets it use. A cluster named
-/// with `--context`, or the current context, that the section excludes is
-/// an error; `--all`, `--selector` and `--sim` just leave such clusters out.
-fn scope_targets(
-    targets: Vec<Arc<ClusterConfig>>,
-    args: &RunArgs,
-    section: &PluginSection,
-    plugin: &str,
-) -> anyhow::Result<Vec<Arc<ClusterConfig>>> {
-    let scope = || section.cluster_scope();
-    let chosen_by_name = !(args.all || args.selector.is_some() || args.sim.is_some());
-    if chosen_by_name {
-        if let Some(outside) = targets.iter().find(|cluster| !section.may_use(cluster)) {
-            bail!(
-                "plugin `{plugin}` may not use cluster `{}`: its section of lazyhost.toml allows \
-                 {}; choose one of those, or add the cluster to `plugins.{plugin}.clusters`",
-                outside.name,
-                scope()
-            );
-        }
-        return Ok(targets);
-    }
-    let total = targets.len();
-    let allowed: Vec<_> = targets
-        .into_iter()
-        .filter(|cluster| section.may_use(cluster))
-        .collect();
-    if allowed.is_empty() {
-        bail!(
-            "none of the {total} selected clusters is one plugin `{plugin}` may use: its section \
-             of lazyhost.toml allows {}",
-            scope()
-        );
-    }
-    if allowed.len() < total {
-        tracing::warn!(
-            plugin,
-            skipped = total - allowed.len(),
-            allowed = %scope(),
-            "left out clusters the plugin may not use"
-        );
-    }
-    Ok(allowed)
-}
-
 /// Returns the clusters named with `--context` or matched by `--selector`,
 /// or `None` when neither option was given. `select_all_hint` is the way to
 /// choose every cluster, which the error of an empty selector suggests.
@@ -659,9 +540,10 @@ fn inspect(args: InspectArgs) -> anyhow::Result<u8> {
     let runtime = PluginRuntime::new()?;
     let config = Config::load_or_default(args.config.as_deref())?;
     let name = plugin_name(&args.plugin);
-    let operator = operator_policy(&config, &name, &args.grants)?;
+    let section = grant::plugin_section(&config, &name)?;
+    let operator =
+        grant::operator_policy(&section, &args.grants.allow, &args.grants.allow_namespaces)?;
     let mut inspection = lazyhost::inspect::inspect(&runtime, &args.plugin, &operator)?;
-    let section = plugin_section(&config, &name)?;
     inspection.clusters = section.cluster_scope();
     inspection.identity = section
         .to_identity()

@@ -25,6 +25,13 @@ use crate::monitor::{ConfigStats, LatencyStats, Monitor};
 use crate::policy::{Access, Denial, Policy, Verb};
 use crate::pool::{ClusterState, PoolStats};
 
+/// Where writes are recorded beyond the log, as each is sent: the
+/// daemon's audit file.
+pub trait AuditSink: Send + Sync {
+    /// Records `write`, sent by `plugin` impersonating `identity`, if any.
+    fn record(&self, plugin: &str, identity: Option<&str>, write: &Write);
+}
+
 /// The state shared by every invocation of one plugin: the pool, the
 /// monitor and the clusters the plugin may use.
 pub struct HostContext {
@@ -33,6 +40,7 @@ pub struct HostContext {
     clusters: Vec<Arc<ClusterConfig>>,
     policy: Policy,
     mode: Arc<RequestMode>,
+    audit: Option<Arc<dyn AuditSink>>,
 }
 
 impl HostContext {
@@ -48,7 +56,20 @@ impl HostContext {
             clusters,
             policy: Policy::default(),
             mode: Arc::default(),
+            audit: None,
         }
+    }
+
+    /// Records every write in `sink` as well as in the log.
+    #[must_use]
+    pub fn with_audit(mut self, sink: Arc<dyn AuditSink>) -> Self {
+        self.audit = Some(sink);
+        self
+    }
+
+    /// Returns the clusters the plugin may use.
+    pub fn clusters(&self) -> &[Arc<ClusterConfig>] {
+        &self.clusters
     }
 
     /// Sets how the plugin's requests are sent: as which Kubernetes
@@ -220,6 +241,14 @@ impl HostState {
                 write.result = "error";
                 write.error = Some(error);
             }
+        }
+        if let Some(sink) = &self.context.audit {
+            let identity = self.context.mode.identity.as_ref();
+            sink.record(
+                plugin,
+                identity.map(|identity| identity.user.as_str()),
+                &write,
+            );
         }
         self.writes.push(write);
     }

@@ -16,6 +16,7 @@
 //! Opening a file is a runtime error inside the plugin, not a link failure.
 //! stdout and stderr are captured per invocation.
 
+mod allocator;
 mod bindings;
 mod cache;
 mod capture;
@@ -32,9 +33,10 @@ use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::WasiCtxBuilder;
 
+pub use allocator::Allocator;
 pub use cache::{CACHE_DIR_ENV, ComponentCache};
 pub use capture::CapturedOutput;
-pub use host::{HostContext, HostState, Write};
+pub use host::{AuditSink, HostContext, HostState, Write};
 pub use limits::{Limit, LimitExceeded, Limits, format_size, parse_size};
 
 use limiter::StoreLimiter;
@@ -152,27 +154,24 @@ pub struct Invocation {
     pub writes: Vec<Write>,
 }
 
-/// The engine and linker shared by every plugin of the process.
-pub struct PluginRuntime {
+/// An engine and the linker of the host interfaces on it.
+struct Backend {
     engine: Engine,
     linker: Linker<HostState>,
-    cache: Option<ComponentCache>,
-    compilations: AtomicU64,
-    cache_hits: AtomicU64,
+    allocator: Allocator,
 }
 
-impl PluginRuntime {
-    /// Creates the engine, starts its epoch clock and links the host
-    /// interfaces.
-    ///
-    /// # Errors
-    ///
-    /// Fails when wasmtime rejects the configuration or the linker.
-    pub fn new() -> Result<Self, LoadError> {
+impl Backend {
+    /// Creates an engine whose instances come from `allocator`, starts its
+    /// epoch clock and links the host interfaces.
+    fn new(allocator: Allocator) -> Result<Self, LoadError> {
         let engine_error = |error: wasmtime::Error| LoadError::Engine(format!("{error:#}"));
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
+        if allocator == Allocator::Pooling {
+            config.allocation_strategy(allocator::pooling_strategy());
+        }
         let engine = Engine::new(&config).map_err(engine_error)?;
         spawn_epoch_clock(&engine);
 
@@ -183,10 +182,61 @@ impl PluginRuntime {
         Ok(Self {
             engine,
             linker,
+            allocator,
+        })
+    }
+}
+
+/// The engines and linkers shared by every plugin of the process.
+pub struct PluginRuntime {
+    on_demand: Backend,
+    pooling: Option<Backend>,
+    pooling_unavailable: Option<String>,
+    cache: Option<ComponentCache>,
+    compilations: AtomicU64,
+    cache_hits: AtomicU64,
+}
+
+impl PluginRuntime {
+    /// Creates a runtime whose instances come from the on-demand
+    /// allocator, which suits a process that runs each plugin once.
+    ///
+    /// # Errors
+    ///
+    /// Fails when wasmtime rejects the configuration or the linker.
+    pub fn new() -> Result<Self, LoadError> {
+        Ok(Self {
+            on_demand: Backend::new(Allocator::OnDemand)?,
+            pooling: None,
+            pooling_unavailable: None,
             cache: None,
             compilations: AtomicU64::new(0),
             cache_hits: AtomicU64::new(0),
         })
+    }
+
+    /// Creates a runtime whose instances come from the pooling allocator
+    /// where the machine allows it, for a process that runs plugins over
+    /// and over. When the pool's address space cannot be reserved, the
+    /// runtime logs why and uses the on-demand allocator alone; a plugin
+    /// too large for a slot uses it too.
+    ///
+    /// # Errors
+    ///
+    /// As [`PluginRuntime::new`].
+    pub fn pooled() -> Result<Self, LoadError> {
+        let mut runtime = Self::new()?;
+        match Backend::new(Allocator::Pooling) {
+            Ok(backend) => runtime.pooling = Some(backend),
+            Err(error) => {
+                tracing::warn!(
+                    %error,
+                    "the pooling allocator is not available on this machine, so every instance uses the on-demand allocator"
+                );
+                runtime.pooling_unavailable = Some(error.to_string());
+            }
+        }
+        Ok(runtime)
     }
 
     /// Keeps compiled components in `cache`, so a plugin loaded again,
@@ -208,13 +258,40 @@ impl PluginRuntime {
         self.cache_hits.load(Ordering::Relaxed)
     }
 
-    /// Reads, compiles and checks a plugin component.
+    /// Returns the allocator that plugins which fit its slots use:
+    /// pooling when the runtime has a pool, else on-demand.
+    pub fn allocator(&self) -> Allocator {
+        self.pooling
+            .as_ref()
+            .map_or(Allocator::OnDemand, |backend| backend.allocator)
+    }
+
+    /// Returns why the pooling allocator could not be set up, for a
+    /// runtime that asked for it and fell back.
+    pub fn pooling_unavailable(&self) -> Option<&str> {
+        self.pooling_unavailable.as_deref()
+    }
+
+    /// Reads, compiles and checks a plugin component for invocations under
+    /// the default limits.
+    ///
+    /// # Errors
+    ///
+    /// As [`PluginRuntime::load_for`].
+    pub fn load(&self, path: &Path) -> Result<Plugin, LoadError> {
+        self.load_for(path, &Limits::default())
+    }
+
+    /// Reads, compiles and checks a plugin component whose invocations run
+    /// under `limits`. In a pooled runtime the plugin uses the pool when
+    /// both its limits and its component fit a slot, and the on-demand
+    /// allocator otherwise.
     ///
     /// # Errors
     ///
     /// Fails when the file cannot be read, is not a WebAssembly component,
     /// does not compile, or does not fit the `plugin` world.
-    pub fn load(&self, path: &Path) -> Result<Plugin, LoadError> {
+    pub fn load_for(&self, path: &Path, limits: &Limits) -> Result<Plugin, LoadError> {
         let bytes = read_wasm(path)?;
         if is_core_module(&bytes) {
             return Err(LoadError::CoreModule {
@@ -223,13 +300,28 @@ impl PluginRuntime {
         }
 
         let started = Instant::now();
-        let (component, cached) = self.cached_or_compiled(path, &bytes)?;
-        let pre = self.check_world(path, &component)?;
         let name = plugin_name(path);
+        let mut backend = &self.on_demand;
+        if let Some(pooling) = &self.pooling {
+            match allocator::misfit_of_limits(limits) {
+                None => backend = pooling,
+                Some(reason) => log_misfit(&name, &reason),
+            }
+        }
+        let (mut component, mut cached) = self.cached_or_compiled(backend, path, &bytes)?;
+        if backend.allocator == Allocator::Pooling
+            && let Some(reason) = allocator::misfit_of_component(&component)
+        {
+            log_misfit(&name, &reason);
+            backend = &self.on_demand;
+            (component, cached) = self.cached_or_compiled(backend, path, &bytes)?;
+        }
+        let pre = check_world(backend, path, &component)?;
         tracing::debug!(
             plugin = %name,
             bytes = bytes.len(),
             from_cache = cached,
+            allocator = %backend.allocator,
             elapsed = ?started.elapsed(),
             "loaded plugin"
         );
@@ -237,67 +329,87 @@ impl PluginRuntime {
             name: name.into(),
             path: path.to_path_buf(),
             size: bytes.len(),
+            allocator: backend.allocator,
             pre,
         })
     }
 
-    /// Returns the engine that compiles plugins.
+    /// Returns the engine that compiles plugins for the on-demand
+    /// allocator.
     pub(crate) fn engine(&self) -> &Engine {
-        &self.engine
+        &self.on_demand.engine
     }
 
-    /// Returns the component in `bytes` from the cache, or compiles it and
-    /// caches it, and whether it came from the cache.
+    /// Returns the component in `bytes` for `backend` from the cache, or
+    /// compiles it and caches it, and whether it came from the cache.
     fn cached_or_compiled(
         &self,
+        backend: &Backend,
         path: &Path,
         bytes: &[u8],
     ) -> Result<(Component, bool), LoadError> {
         let Some(cache) = &self.cache else {
             self.compilations.fetch_add(1, Ordering::Relaxed);
-            return Ok((self.compile(path, bytes)?, false));
+            return Ok((compile(&backend.engine, path, bytes)?, false));
         };
-        let key = ComponentCache::key(&self.engine, bytes);
-        if let Some(component) = cache.load(&self.engine, &key) {
+        let key = ComponentCache::key(&backend.engine, bytes);
+        if let Some(component) = cache.load(&backend.engine, &key) {
             self.cache_hits.fetch_add(1, Ordering::Relaxed);
             return Ok((component, true));
         }
         self.compilations.fetch_add(1, Ordering::Relaxed);
-        let component = self.compile(path, bytes)?;
+        let component = compile(&backend.engine, path, bytes)?;
         cache.store(&key, &component);
         Ok((component, false))
     }
 
-    /// Compiles the component in `bytes`, read from `path`.
+    /// Compiles the component in `bytes`, read from `path`, for the
+    /// on-demand allocator.
     pub(crate) fn compile(&self, path: &Path, bytes: &[u8]) -> Result<Component, LoadError> {
-        Component::new(&self.engine, bytes).map_err(|error| LoadError::Compile {
-            path: path.to_path_buf(),
-            reason: format!("{error:#}"),
-        })
+        compile(&self.on_demand.engine, path, bytes)
     }
 
     /// Checks that `component` fits the `plugin` world, as [`Self::load`]
     /// does: every import is one the linker provides and the exports
     /// include `run` with its WIT signature.
     pub(crate) fn fits_world(&self, path: &Path, component: &Component) -> Result<(), LoadError> {
-        self.check_world(path, component).map(drop)
+        check_world(&self.on_demand, path, component).map(drop)
     }
+}
 
-    fn check_world(
-        &self,
-        path: &Path,
-        component: &Component,
-    ) -> Result<bindings::PluginPre<HostState>, LoadError> {
-        let wrong_world = |error: wasmtime::Error| LoadError::WrongWorld {
-            path: path.to_path_buf(),
-            reason: format!("{error:#}"),
-        };
-        let instance_pre = self
-            .linker
-            .instantiate_pre(component)
-            .map_err(wrong_world)?;
-        bindings::PluginPre::new(instance_pre).map_err(wrong_world)
-    }
+/// Logs that plugin `name` uses the on-demand allocator, and why.
+fn log_misfit(name: &str, reason: &str) {
+    tracing::info!(
+        plugin = name,
+        reason,
+        "the plugin does not fit a pooling allocator slot, so its instances use the on-demand allocator"
+    );
+}
+
+/// Compiles the component in `bytes`, read from `path`, with `engine`.
+fn compile(engine: &Engine, path: &Path, bytes: &[u8]) -> Result<Component, LoadError> {
+    Component::new(engine, bytes).map_err(|error| LoadError::Compile {
+        path: path.to_path_buf(),
+        reason: format!("{error:#}"),
+    })
+}
+
+/// Links `component` against `backend`'s host interfaces: the pre-linked
+/// instance that every invocation instantiates from.
+fn check_world(
+    backend: &Backend,
+    path: &Path,
+    component: &Component,
+) -> Result<bindings::PluginPre<HostState>, LoadError> {
+    let wrong_world = |error: wasmtime::Error| LoadError::WrongWorld {
+        path: path.to_path_buf(),
+        reason: format!("{error:#}"),
+    };
+    let instance_pre = backend
+        .linker
+        .instantiate_pre(component)
+        .map_err(wrong_world)?;
+    bindings::PluginPre::new(instance_pre).map_err(wrong_world)
 }
 
 /// Reads a plugin file and checks that it is WebAssembly: a component or
@@ -349,6 +461,7 @@ pub struct Plugin {
     name: Arc<str>,
     path: PathBuf,
     size: usize,
+    allocator: Allocator,
     pre: bindings::PluginPre<HostState>,
 }
 
@@ -366,6 +479,11 @@ impl Plugin {
     /// Returns the component's size in bytes.
     pub fn size(&self) -> usize {
         self.size
+    }
+
+    /// Returns the allocator the plugin's instances come from.
+    pub fn allocator(&self) -> Allocator {
+        self.allocator
     }
 
     /// Runs the plugin once against `cluster` in a fresh instance, under
