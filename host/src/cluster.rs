@@ -662,6 +662,26 @@ fn raw_request(
         .map_err(|error| invalid(format!("invalid request `{path}`: {error}")))
 }
 
+/// Starts the memory watch that `section` configures, relieving pressure
+/// by evicting clients idle past the pool's idle threshold.
+pub fn watch_memory(
+    monitor: &Arc<Monitor>,
+    pool: &Arc<KubePool>,
+    section: &crate::config::MonitorSection,
+) {
+    let watch = crate::monitor::MemoryWatch {
+        interval: section.interval,
+        warning_mb: section.memory_warning_mb,
+        evict_idle_on_pressure: section.evict_idle_on_pressure,
+    };
+    let idle_threshold = pool.config().idle_threshold;
+    let pool = Arc::downgrade(pool);
+    Monitor::spawn_memory_watch(monitor, watch, move || {
+        pool.upgrade()
+            .map_or(0, |pool| pool.evict_unused_for(idle_threshold))
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -334,6 +334,10 @@ impl PluginSection {
                 "key `plugins.{name}.every`: must be at least one second, such as 30s or 5m"
             ));
         }
+        if let Some(cron) = &self.cron {
+            cron.parse::<crate::serve::schedule::Cron>()
+                .map_err(|error| format!("key `plugins.{name}.cron`: {error}"))?;
+        }
         if self.concurrency == Some(0) {
             return Err(format!(
                 "key `plugins.{name}.concurrency`: must be at least 1"

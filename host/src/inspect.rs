@@ -132,7 +132,7 @@ pub fn inspect(
         plugin: plugin_name(path),
         path: path.to_path_buf(),
         size: bytes.len() as u64,
-        sha256: hex(&Sha256::digest(&bytes)),
+        sha256: sha256_hex(&bytes),
         kind,
         imports,
         exports,
@@ -223,6 +223,12 @@ fn sorted(mut items: Vec<Item>) -> Vec<Item> {
 }
 
 /// Formats bytes as lowercase hex.
+/// Returns the SHA-256 digest of `bytes` in lower-case hex, as `lazyhost
+/// inspect` prints it and `serve.allowed_digests` lists it.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     bytes.iter().fold(String::new(), |mut text, byte| {

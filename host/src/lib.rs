@@ -32,5 +32,6 @@ pub mod policy;
 pub mod pool;
 pub mod run;
 pub(crate) mod selector;
+pub mod serve;
 pub mod sim;
 pub mod transport;

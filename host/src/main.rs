@@ -13,7 +13,7 @@ use lazyhost::config::{self, Config, PluginSection};
 use lazyhost::grant;
 use lazyhost::inventory::{ClusterConfig, Inventory, Sources, in_cluster};
 use lazyhost::manifest::Manifest;
-use lazyhost::monitor::{ConfigStats, MemoryWatch, Monitor};
+use lazyhost::monitor::{ConfigStats, Monitor};
 use lazyhost::output::{self, ClusterRow, Format};
 use lazyhost::plugin::{ComponentCache, HostContext, PluginRuntime, plugin_name};
 use lazyhost::policy::Policy;
@@ -57,6 +57,32 @@ enum Command {
     Clusters(ClustersArgs),
     /// Show the statistics of this process: memory, requests and the cluster pool.
     Stats(StatsArgs),
+    /// Run as a daemon: load every plugin of a folder, run them on their
+    /// schedules and serve health, statistics and metrics over HTTP.
+    ///
+    /// A .wasm file dropped into the folder is loaded, a changed one is
+    /// reloaded and a removed one unloaded, without a restart. SIGTERM or
+    /// Ctrl-C lets running invocations finish within `grace_period`, then
+    /// exits; SIGHUP reads lazyhost.toml again.
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Folder of plugin components (.wasm) [default: `plugins_dir` under
+    /// [serve] in lazyhost.toml, else ./plugins]
+    #[arg(long, value_name = "DIR")]
+    plugins: Option<PathBuf>,
+    /// Address of the HTTP endpoints; an address other than loopback needs
+    /// a bearer token [default: `listen` under [serve], else 127.0.0.1:9464]
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<std::net::SocketAddr>,
+    /// Folder of the run history and the audit file [default: `state_dir`
+    /// under [serve], else ./lazyhost-state]
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -306,6 +332,7 @@ fn main() -> ExitCode {
             Command::Sim(args) => sim(args).await,
             Command::Clusters(args) => clusters(args).await,
             Command::Stats(args) => stats(args).await,
+            Command::Serve(args) => serve(args).await,
         }
     });
     // A blocking thread may still wait on an exec credential plugin that
@@ -325,7 +352,7 @@ fn init_logging(cli: &Cli) {
     let default = match (&cli.command, cli.verbose) {
         (_, 2..) => "lazyhost=trace",
         (_, 1) => "lazyhost=debug",
-        (Command::Sim(_), 0) => "lazyhost=info",
+        (Command::Sim(_) | Command::Serve(_), 0) => "lazyhost=info",
         // Audit lines of writes are always shown.
         (_, 0) => "lazyhost=warn,lazyhost::audit=info",
     };
@@ -374,7 +401,7 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
         factory,
         pool_config,
     ));
-    watch_memory(&monitor, &pool, &config);
+    lazyhost::cluster::watch_memory(&monitor, &pool, &config.monitor);
     let operator =
         grant::operator_policy(&section, &args.grants.allow, &args.grants.allow_namespaces)?;
     let narrowed = grant::narrow_to_manifest(&operator, manifest.as_ref());
@@ -420,22 +447,6 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
     } else {
         EXIT_CLUSTER_FAILED
     })
-}
-
-/// Starts the memory watch of `[monitor]`, relieving pressure by evicting
-/// clients idle past the pool's idle threshold.
-fn watch_memory(monitor: &Arc<Monitor>, pool: &Arc<KubePool>, config: &Config) {
-    let watch = MemoryWatch {
-        interval: config.monitor.interval,
-        warning_mb: config.monitor.memory_warning_mb,
-        evict_idle_on_pressure: config.monitor.evict_idle_on_pressure,
-    };
-    let idle_threshold = pool.config().idle_threshold;
-    let pool = Arc::downgrade(pool);
-    Monitor::spawn_memory_watch(monitor, watch, move || {
-        pool.upgrade()
-            .map_or(0, |pool| pool.evict_unused_for(idle_threshold))
-    });
 }
 
 async fn start_fleet(clusters: u16) -> anyhow::Result<Fleet> {
@@ -586,6 +597,63 @@ async fn sim(args: SimArgs) -> anyhow::Result<u8> {
     }
     lazyhost::sim::serve_until_interrupted(options, &args.kubeconfig_out, args.auth.into()).await?;
     Ok(0)
+}
+
+/// Environment variable holding the daemon's bearer token; it takes
+/// precedence over `token_file`.
+const TOKEN_ENV: &str = "LAZYHOST_TOKEN";
+
+async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
+    let config = Config::load_or_default(args.source.config.as_deref())?;
+    let section = &config.serve;
+    let state_dir = args
+        .state_dir
+        .or_else(|| section.state_dir.clone())
+        .unwrap_or_else(|| PathBuf::from(lazyhost::config::DEFAULT_STATE_DIR));
+    let token = match std::env::var(TOKEN_ENV) {
+        Ok(token) if !token.trim().is_empty() => Some(token.trim().to_string()),
+        _ => match &section.token_file {
+            Some(path) => Some(read_token(path)?),
+            None => None,
+        },
+    };
+    let options = lazyhost::serve::ServeOptions {
+        plugins_dir: args
+            .plugins
+            .or_else(|| section.plugins_dir.clone())
+            .unwrap_or_else(|| PathBuf::from("plugins")),
+        listen: args.listen.unwrap_or(section.listen),
+        token,
+        audit_log: section
+            .audit_log
+            .clone()
+            .unwrap_or_else(|| state_dir.join("audit.jsonl")),
+        state_dir,
+    };
+    let source = args.source;
+    let loader: lazyhost::serve::Loader = Box::new(move || {
+        load_inventory(&source).map_err(|error| lazyhost::cluster::error_chain(error.as_ref()))
+    });
+    lazyhost::serve::serve(options, loader).await?;
+    Ok(0)
+}
+
+/// Reads the bearer token from `path`: its first line, trimmed.
+fn read_token(path: &std::path::Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "failed to read the token file `{}` named by `token_file` under [serve]",
+            path.display()
+        )
+    })?;
+    let token = text.lines().next().unwrap_or_default().trim();
+    if token.is_empty() {
+        bail!(
+            "the token file `{}` is empty: write the bearer token on its first line",
+            path.display()
+        );
+    }
+    Ok(token.to_string())
 }
 
 /// The cluster pool of `clusters` and `stats`, with the inventory it

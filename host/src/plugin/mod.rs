@@ -293,7 +293,28 @@ impl PluginRuntime {
     /// does not compile, or does not fit the `plugin` world.
     pub fn load_for(&self, path: &Path, limits: &Limits) -> Result<Plugin, LoadError> {
         let bytes = read_wasm(path)?;
-        if is_core_module(&bytes) {
+        self.load_bytes(path, &bytes, limits)
+    }
+
+    /// Compiles and checks the plugin component in `bytes`, read from
+    /// `path`, as [`PluginRuntime::load_for`] does: for a caller that
+    /// read the file itself, to take its digest from the same bytes.
+    ///
+    /// # Errors
+    ///
+    /// As [`PluginRuntime::load_for`].
+    pub fn load_bytes(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        limits: &Limits,
+    ) -> Result<Plugin, LoadError> {
+        if !bytes.starts_with(WASM_MAGIC) {
+            return Err(LoadError::NotWasm {
+                path: path.to_path_buf(),
+            });
+        }
+        if is_core_module(bytes) {
             return Err(LoadError::CoreModule {
                 path: path.to_path_buf(),
             });
@@ -308,13 +329,13 @@ impl PluginRuntime {
                 Some(reason) => log_misfit(&name, &reason),
             }
         }
-        let (mut component, mut cached) = self.cached_or_compiled(backend, path, &bytes)?;
+        let (mut component, mut cached) = self.cached_or_compiled(backend, path, bytes)?;
         if backend.allocator == Allocator::Pooling
             && let Some(reason) = allocator::misfit_of_component(&component)
         {
             log_misfit(&name, &reason);
             backend = &self.on_demand;
-            (component, cached) = self.cached_or_compiled(backend, path, &bytes)?;
+            (component, cached) = self.cached_or_compiled(backend, path, bytes)?;
         }
         let pre = check_world(backend, path, &component)?;
         tracing::debug!(

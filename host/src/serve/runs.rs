@@ -1,0 +1,200 @@
+//! Runs of the daemon's plugins: the schedule loop of each loaded
+//! version, one run over the plugin's clusters, and the count of runs
+//! still going that shutdown waits for.
+
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::Notify;
+
+use super::Daemon;
+use super::plugins::{Counters, Loaded};
+use super::records::{RunRecord, Trigger};
+use super::schedule::Schedule;
+use crate::run::{Status, run_plugin};
+
+/// The runs going at once, which shutdown waits for.
+#[derive(Default)]
+pub struct InFlight {
+    count: AtomicUsize,
+    idle: Notify,
+}
+
+/// One run counted in [`InFlight`] until it is dropped.
+pub struct RunGuard(Arc<InFlight>);
+
+impl InFlight {
+    /// Counts a run until the returned guard is dropped.
+    pub fn enter(self: &Arc<Self>) -> RunGuard {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        RunGuard(Arc::clone(self))
+    }
+
+    /// Returns the runs going now.
+    pub fn count(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+
+    /// Waits until no run is going.
+    pub async fn wait_idle(&self) {
+        loop {
+            let mut notified = pin!(self.idle.notified());
+            notified.as_mut().enable();
+            if self.count() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// Starts the runs of `loaded` at the times of its schedule until the
+/// daemon stops or the task is aborted. An `every` schedule runs first
+/// when the version loads; a cron schedule waits for its first time. A
+/// run that is due while the previous one, of this version or an older
+/// one, is still going is skipped and logged.
+pub async fn schedule_loop(
+    daemon: Arc<Daemon>,
+    loaded: Arc<Loaded>,
+    busy: Arc<AtomicBool>,
+    counters: Arc<Counters>,
+) {
+    let Some(schedule) = loaded.schedule.clone() else {
+        return;
+    };
+    let name = loaded.plugin.name().to_string();
+    let mut last_due: Option<SystemTime> = None;
+    loop {
+        let now = SystemTime::now();
+        let due = match (&schedule, last_due) {
+            (Schedule::Every(_), None) => Some(now),
+            (Schedule::Every(_), Some(last)) => schedule.next_after(last),
+            (Schedule::Cron(_), last) => {
+                schedule.next_after(last.map_or(now, |last| last.max(now)))
+            }
+        };
+        *loaded.next_run.lock() = due;
+        let Some(due) = due else {
+            tracing::warn!(plugin = %name, %schedule, "the schedule has no time left to run at");
+            return;
+        };
+        let wait = due
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO);
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = daemon.stopping() => return,
+        }
+        last_due = Some(due);
+        if busy.swap(true, Ordering::SeqCst) {
+            counters.runs_skipped.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                plugin = %name,
+                %schedule,
+                "run skipped: the previous run is still going"
+            );
+            continue;
+        }
+        let guard = daemon.in_flight.enter();
+        let task = run_once(
+            Arc::clone(&daemon),
+            Arc::clone(&loaded),
+            Trigger::Schedule,
+            Arc::clone(&counters),
+        );
+        let busy = Arc::clone(&busy);
+        tokio::spawn(async move {
+            task.await;
+            busy.store(false, Ordering::SeqCst);
+            drop(guard);
+        });
+    }
+}
+
+/// Runs `loaded` once over its clusters, then records the run in the
+/// history and the counters. The run is cancelled only when the daemon
+/// gives up waiting for it at shutdown; its cancelled invocations are
+/// recorded too.
+pub async fn run_once(
+    daemon: Arc<Daemon>,
+    loaded: Arc<Loaded>,
+    trigger: Trigger,
+    counters: Arc<Counters>,
+) {
+    let run = daemon.next_run_id();
+    let name = loaded.plugin.name().to_string();
+    let started = SystemTime::now();
+    tracing::info!(
+        plugin = %name,
+        run,
+        %trigger,
+        digest = %short(&loaded.digest),
+        clusters = loaded.targets().len(),
+        "run started"
+    );
+    let report = run_plugin(
+        Arc::clone(&loaded.plugin),
+        Arc::clone(&loaded.context),
+        loaded.targets(),
+        &loaded.options,
+        daemon.cancelled(),
+    )
+    .await;
+
+    let summary = report.summary;
+    let counter = if report.all_ok() {
+        &counters.runs_ok
+    } else {
+        &counters.runs_error
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+    for result in &report.results {
+        let counter = if result.status == Status::Ok {
+            &counters.invocations_ok
+        } else {
+            &counters.invocations_error
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        counters
+            .invocation_micros
+            .fetch_add(result.duration_ms.saturating_mul(1000), Ordering::Relaxed);
+    }
+    tracing::info!(
+        plugin = %name,
+        run,
+        ok = summary.ok,
+        error = summary.error,
+        cancelled = summary.cancelled,
+        duration_ms = summary.duration_ms,
+        "run finished"
+    );
+
+    let record = RunRecord::from_report(&report, &loaded.digest, trigger, started);
+    let history = Arc::clone(&daemon.history);
+    let saved = tokio::task::spawn_blocking(move || history.record(record)).await;
+    match saved {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            tracing::error!(plugin = %name, run, %error, "failed to save the run in the history");
+        }
+        Err(error) => {
+            tracing::error!(plugin = %name, run, %error, "failed to save the run in the history");
+        }
+    }
+}
+
+/// Returns the first 12 hex digits of a digest, enough to tell versions
+/// apart in a log line.
+pub fn short(digest: &str) -> &str {
+    digest.get(..12).unwrap_or(digest)
+}
