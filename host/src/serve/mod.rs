@@ -27,6 +27,7 @@ pub mod plugins;
 pub mod records;
 pub mod runs;
 pub mod schedule;
+mod status;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
