@@ -536,12 +536,21 @@ impl ClusterClient {
         Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
     }
 
-    /// Adds the impersonation headers of the mode's identity. A kubeconfig
-    /// context that impersonates a user itself cannot take a second identity,
-    /// since the server would see two.
+    /// Adds the impersonation headers of the mode's identity.
     fn impersonate(&self, request: &mut http::Request<Vec<u8>>) -> Result<(), RequestError> {
+        let headers = request.headers_mut();
+        for (name, value) in self.impersonation_headers()? {
+            headers.append(name, value);
+        }
+        Ok(())
+    }
+
+    /// Returns the impersonation headers of the mode's identity. A
+    /// kubeconfig context that impersonates a user itself cannot take a
+    /// second identity, since the server would see two.
+    fn impersonation_headers(&self) -> Result<Vec<(HeaderName, HeaderValue)>, RequestError> {
         let Some(identity) = &self.mode.identity else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         if let Some(user) = &self.inner.impersonates {
             let message = format!(
@@ -559,12 +568,33 @@ impl ClusterClient {
                 RequestError::new(ErrorKind::Invalid, message)
             })
         };
-        let headers = request.headers_mut();
-        headers.insert(IMPERSONATE_USER, value(&identity.user)?);
+        let mut headers = vec![(IMPERSONATE_USER, value(&identity.user)?)];
         for group in &identity.groups {
-            headers.append(IMPERSONATE_GROUP, value(group)?);
+            headers.push((IMPERSONATE_GROUP, value(group)?));
         }
-        Ok(())
+        Ok(headers)
+    }
+
+    /// Returns a kube client over this cluster's HTTP stack, for kube's
+    /// streaming helpers such as `kube::runtime::watcher`. Its requests
+    /// impersonate the mode's identity. They are not recorded in the
+    /// monitor, because a watch's duration is no latency.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the mode's identity cannot be impersonated, as
+    /// [`Self::request`] would.
+    pub fn kube_client(&self) -> Result<kube::Client, RequestError> {
+        let headers = self.impersonation_headers()?;
+        let service = self.inner.transport.clone().map_request(
+            move |mut request: http::Request<kube::client::Body>| {
+                for (name, value) in &headers {
+                    request.headers_mut().append(name.clone(), value.clone());
+                }
+                request
+            },
+        );
+        Ok(kube::Client::new(service, "default"))
     }
 
     fn object_collection(

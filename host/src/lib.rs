@@ -16,6 +16,7 @@
 //! - [`run`]: fan-out of one plugin over many clusters;
 //! - [`inspect`]: what a plugin file is, for `lazyhost inspect`;
 //! - [`output`]: tables and JSON for people and scripts;
+//! - [`serve`]: the `lazyhost serve` daemon, with the watches of controllers;
 //! - [`sim`]: a simulated fleet of Kubernetes API servers for tests and demos.
 
 pub mod cluster;

@@ -20,6 +20,7 @@ mod allocator;
 mod bindings;
 mod cache;
 mod capture;
+mod controller;
 mod host;
 mod limiter;
 mod limits;
@@ -36,6 +37,7 @@ use wasmtime_wasi::WasiCtxBuilder;
 pub use allocator::Allocator;
 pub use cache::{CACHE_DIR_ENV, ComponentCache};
 pub use capture::CapturedOutput;
+pub use controller::{Change, Controller, WatchEvent, WatchSpec};
 pub use host::{AuditSink, HostContext, HostState, Write};
 pub use limits::{Limit, LimitExceeded, Limits, format_size, parse_size};
 
@@ -101,6 +103,18 @@ pub enum LoadError {
         /// The plugin file.
         path: PathBuf,
         /// The mismatch, as wasmtime reports it.
+        reason: String,
+    },
+    /// The component's imports or exports do not match the controller world.
+    #[error(
+        "`{path}` does not fit the lazyhost controller world: {reason}; build it against world \
+         `controller` of the WIT package lazyhost:plugin"
+    )]
+    NotController {
+        /// The plugin file.
+        path: PathBuf,
+        /// The mismatch, as wasmtime reports it, and whether the component
+        /// fits the `plugin` world instead.
         reason: String,
     },
 }
@@ -179,6 +193,7 @@ impl Backend {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_error)?;
         bindings::Plugin::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |state| state)
             .map_err(engine_error)?;
+        controller::add_to_linker(&mut linker).map_err(engine_error)?;
         Ok(Self {
             engine,
             linker,
@@ -309,6 +324,62 @@ impl PluginRuntime {
         bytes: &[u8],
         limits: &Limits,
     ) -> Result<Plugin, LoadError> {
+        let (component, backend) = self.prepare(path, bytes, limits)?;
+        let pre = check_world(backend, path, &component)?;
+        Ok(Plugin {
+            name: plugin_name(path).into(),
+            path: path.to_path_buf(),
+            size: bytes.len(),
+            allocator: backend.allocator,
+            pre,
+        })
+    }
+
+    /// Compiles and checks the component in `bytes`, read from `path`, as
+    /// whichever world it exports: a [`Controller`] when it exports
+    /// `handle` and not `run`, else a [`Plugin`].
+    ///
+    /// # Errors
+    ///
+    /// As [`PluginRuntime::load_bytes`] and
+    /// [`PluginRuntime::load_controller_bytes`].
+    pub fn load_any(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        limits: &Limits,
+    ) -> Result<AnyPlugin, LoadError> {
+        let (component, backend) = self.prepare(path, bytes, limits)?;
+        let ty = component.component_type();
+        let exports = |name| ty.get_export(&backend.engine, name).is_some();
+        if exports("handle") && !exports("run") {
+            let pre = controller::check_controller_world(backend, path, &component)?;
+            return Ok(AnyPlugin::Controller(Controller::new(
+                path,
+                bytes.len(),
+                backend.allocator,
+                pre,
+            )));
+        }
+        let pre = check_world(backend, path, &component)?;
+        Ok(AnyPlugin::Plugin(Plugin {
+            name: plugin_name(path).into(),
+            path: path.to_path_buf(),
+            size: bytes.len(),
+            allocator: backend.allocator,
+            pre,
+        }))
+    }
+
+    /// Checks that `bytes` are a component, picks the allocator that fits
+    /// a plugin under `limits`, and compiles the component for it or takes
+    /// it from the cache.
+    fn prepare(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        limits: &Limits,
+    ) -> Result<(Component, &Backend), LoadError> {
         if !bytes.starts_with(WASM_MAGIC) {
             return Err(LoadError::NotWasm {
                 path: path.to_path_buf(),
@@ -337,22 +408,15 @@ impl PluginRuntime {
             backend = &self.on_demand;
             (component, cached) = self.cached_or_compiled(backend, path, bytes)?;
         }
-        let pre = check_world(backend, path, &component)?;
         tracing::debug!(
             plugin = %name,
             bytes = bytes.len(),
             from_cache = cached,
             allocator = %backend.allocator,
             elapsed = ?started.elapsed(),
-            "loaded plugin"
+            "compiled plugin"
         );
-        Ok(Plugin {
-            name: name.into(),
-            path: path.to_path_buf(),
-            size: bytes.len(),
-            allocator: backend.allocator,
-            pre,
-        })
+        Ok((component, backend))
     }
 
     /// Returns the engine that compiles plugins for the on-demand
@@ -477,6 +541,14 @@ fn spawn_epoch_clock(engine: &Engine) {
         .expect("spawning a thread fails only when the system is out of resources");
 }
 
+/// A compiled component of either world.
+pub enum AnyPlugin {
+    /// A component of the `plugin` world, which runs once per cluster.
+    Plugin(Plugin),
+    /// A component of the `controller` world, which reacts to changes.
+    Controller(Controller),
+}
+
 /// A compiled plugin that fits the `plugin` world.
 pub struct Plugin {
     name: Arc<str>,
@@ -523,49 +595,12 @@ impl Plugin {
         args: &[(String, String)],
         limits: &Limits,
     ) -> Invocation {
-        let started = Instant::now();
-        let stdout = CapturedOutput::new(limits.output_bytes);
-        let stderr = CapturedOutput::new(limits.output_bytes);
-        // The builder grants no network, environment, arguments or
-        // directories by default. The socket grants are also switched off
-        // here, so that a change of wasmtime's defaults cannot grant them.
-        let wasi = WasiCtxBuilder::new()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
-        let state = HostState {
-            wasi,
-            table: ResourceTable::new(),
-            limiter: StoreLimiter::new(limits),
-            limits: limits.clone(),
-            context,
-            plugin: Arc::clone(&self.name),
-            writes: Vec::new(),
-        };
-
-        let mut store = Store::new(self.pre.engine(), state);
-        store.limiter(|state| &mut state.limiter);
-        // Yielding at every epoch tick lets a plugin that spins without host
-        // calls be stopped by the timeout below or by a cancelled run, and
-        // keeps it from holding a runtime thread for longer than one tick.
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_async_yield_and_update(1);
-
-        let call = self.call_run(&mut store, cluster, args, limits);
+        let mut invocation = InvocationStore::new(self.pre.engine(), &self.name, context, limits);
+        let call = self.call_run(&mut invocation.store, cluster, args, limits);
         let result = tokio::time::timeout(limits.timeout, call)
             .await
             .unwrap_or(Err(InvocationError::TimedOut(limits.timeout)));
-
-        Invocation {
-            result,
-            stdout: stdout.text(),
-            stderr: stderr.text(),
-            duration: started.elapsed(),
-            writes: std::mem::take(&mut store.data_mut().writes),
-        }
+        invocation.finish(result)
     }
 
     /// Instantiates the plugin in `store`, calls its `run` and checks the
@@ -586,11 +621,11 @@ impl Plugin {
             .pre
             .instantiate_async(&mut *store)
             .await
-            .map_err(|error| self.instantiate_error(&error, limits))?;
+            .map_err(|error| instantiate_error(&self.name, &error, limits))?;
         let returned = instance
             .call_run(&mut *store, cluster, args)
             .await
-            .map_err(|error| self.trap_error(&error, limits))?;
+            .map_err(|error| trap_error(&self.name, &error, limits))?;
 
         let (text, what) = match &returned {
             Ok(text) => (text, "result"),
@@ -598,44 +633,121 @@ impl Plugin {
         };
         if text.len() > limits.result_bytes {
             let detail = format!("its {what} has {} bytes", text.len());
-            return Err(self.limit_error(limits.exceeded(Limit::Result, detail)));
+            return Err(limit_error(
+                &self.name,
+                limits.exceeded(Limit::Result, detail),
+            ));
         }
         returned.map_err(InvocationError::Failed)
     }
+}
 
-    fn limit_error(&self, error: LimitExceeded) -> InvocationError {
-        InvocationError::LimitExceeded {
-            error,
-            plugin: self.name.to_string(),
-        }
-    }
+/// A fresh store for one invocation, with the output it captures.
+pub(crate) struct InvocationStore {
+    pub(crate) store: Store<HostState>,
+    stdout: CapturedOutput,
+    stderr: CapturedOutput,
+    started: Instant,
+}
 
-    /// Describes a failed instantiation, naming the limit when one was hit.
-    fn instantiate_error(&self, error: &wasmtime::Error, limits: &Limits) -> InvocationError {
-        match limit_of(error, limits) {
-            Some(exceeded) => self.limit_error(exceeded),
-            None => InvocationError::Instantiate(format!("{error:#}")),
-        }
-    }
-
-    /// Describes a trap by its cause, not its backtrace, which goes to the
-    /// debug log. A limit that stopped the plugin is named.
-    fn trap_error(&self, error: &wasmtime::Error, limits: &Limits) -> InvocationError {
-        tracing::debug!(error = format!("{error:?}"), "plugin trapped");
-        if let Some(exceeded) = limit_of(error, limits) {
-            return self.limit_error(exceeded);
-        }
-        let cause = match error.downcast_ref::<wasmtime::Trap>() {
-            Some(trap) => trap.to_string(),
-            None => format!("{error:#}")
-                .lines()
-                .last()
-                .unwrap_or_default()
-                .trim()
-                .to_string(),
+impl InvocationStore {
+    /// Creates the store of one invocation of `plugin` under `limits`.
+    pub(crate) fn new(
+        engine: &Engine,
+        plugin: &Arc<str>,
+        context: Arc<HostContext>,
+        limits: &Limits,
+    ) -> Self {
+        let started = Instant::now();
+        let stdout = CapturedOutput::new(limits.output_bytes);
+        let stderr = CapturedOutput::new(limits.output_bytes);
+        // The builder grants no network, environment, arguments or
+        // directories by default. The socket grants are also switched off
+        // here, so that a change of wasmtime's defaults cannot grant them.
+        let wasi = WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let state = HostState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: StoreLimiter::new(limits),
+            limits: limits.clone(),
+            context,
+            plugin: Arc::clone(plugin),
+            writes: Vec::new(),
         };
-        InvocationError::Trapped(cause)
+
+        let mut store = Store::new(engine, state);
+        store.limiter(|state| &mut state.limiter);
+        // Yielding at every epoch tick lets a plugin that spins without host
+        // calls be stopped by the timeout below or by a cancelled run, and
+        // keeps it from holding a runtime thread for longer than one tick.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
+        Self {
+            store,
+            stdout,
+            stderr,
+            started,
+        }
     }
+
+    /// Ends the invocation with `result`, collecting its output and writes.
+    pub(crate) fn finish(mut self, result: Result<String, InvocationError>) -> Invocation {
+        Invocation {
+            result,
+            stdout: self.stdout.text(),
+            stderr: self.stderr.text(),
+            duration: self.started.elapsed(),
+            writes: std::mem::take(&mut self.store.data_mut().writes),
+        }
+    }
+}
+
+fn limit_error(plugin: &str, error: LimitExceeded) -> InvocationError {
+    InvocationError::LimitExceeded {
+        error,
+        plugin: plugin.to_string(),
+    }
+}
+
+/// Describes a failed instantiation, naming the limit when one was hit.
+pub(crate) fn instantiate_error(
+    plugin: &str,
+    error: &wasmtime::Error,
+    limits: &Limits,
+) -> InvocationError {
+    match limit_of(error, limits) {
+        Some(exceeded) => limit_error(plugin, exceeded),
+        None => InvocationError::Instantiate(format!("{error:#}")),
+    }
+}
+
+/// Describes a trap by its cause, not its backtrace, which goes to the
+/// debug log. A limit that stopped the plugin is named.
+pub(crate) fn trap_error(
+    plugin: &str,
+    error: &wasmtime::Error,
+    limits: &Limits,
+) -> InvocationError {
+    tracing::debug!(error = format!("{error:?}"), "plugin trapped");
+    if let Some(exceeded) = limit_of(error, limits) {
+        return limit_error(plugin, exceeded);
+    }
+    let cause = match error.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => trap.to_string(),
+        None => format!("{error:#}")
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+    };
+    InvocationError::Trapped(cause)
 }
 
 /// Returns the limit behind `error`: one the store's limiter raised, or

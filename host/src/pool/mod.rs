@@ -14,6 +14,9 @@
 //!   which the janitor task calls;
 //! - beyond `max_live` live clients, the least recently used is evicted.
 //!
+//! A cluster with a live [`Hold`] is in use even when nothing checks it
+//! out, as when a watch streams from it: every eviction above skips it.
+//!
 //! The pool hands out clones of the client, which are cheap handles, so an
 //! eviction or a replacement never breaks a request already running: it
 //! finishes on the old client. How a client is built is behind
@@ -26,7 +29,7 @@ mod tests;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -186,6 +189,8 @@ struct Live<C> {
 struct Entry<C> {
     cluster: Mutex<Arc<ClusterConfig>>,
     state: Mutex<State<C>>,
+    /// Live [`Hold`]s on the cluster.
+    holds: Arc<AtomicUsize>,
 }
 
 impl<C> Entry<C> {
@@ -193,11 +198,49 @@ impl<C> Entry<C> {
         Arc::new(Self {
             cluster: Mutex::new(Arc::clone(cluster)),
             state: Mutex::new(State::NotStarted),
+            holds: Arc::default(),
         })
     }
 
     fn cluster(&self) -> Arc<ClusterConfig> {
         Arc::clone(&self.cluster.lock())
+    }
+
+    fn is_held(&self) -> bool {
+        self.holds.load(Ordering::Acquire) > 0
+    }
+}
+
+/// A claim on a cluster that keeps its client from being evicted, as
+/// [`Pool::hold`] returns it. Dropping it releases the claim.
+///
+/// A hold belongs to the cluster's entry as the pool had it when the hold
+/// was taken. When [`Pool::reload`] finds the cluster's configuration
+/// changed, the new entry is not held, and the holder keeps the old client.
+#[derive(Debug)]
+pub struct Hold {
+    cluster: String,
+    holds: Arc<AtomicUsize>,
+}
+
+impl Hold {
+    fn new(cluster: &str, holds: &Arc<AtomicUsize>) -> Self {
+        holds.fetch_add(1, Ordering::AcqRel);
+        Self {
+            cluster: cluster.to_string(),
+            holds: Arc::clone(holds),
+        }
+    }
+
+    /// Returns the name of the held cluster.
+    pub fn cluster(&self) -> &str {
+        &self.cluster
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        self.holds.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -354,6 +397,45 @@ impl<F: ClientFactory> Pool<F> {
         let entry = self
             .entry(cluster)
             .ok_or_else(|| PoolError::UnknownCluster(cluster.to_string()))?;
+        self.acquire(cluster, &entry, true).await
+    }
+
+    /// Holds `cluster` and returns its client, starting it when it has none,
+    /// without counting an access.
+    ///
+    /// While the returned [`Hold`] lives, idle eviction (also the memory
+    /// monitor's) and eviction over `max_live` skip the cluster, and the
+    /// client is not recycled by this call. Its idle time still grows, since
+    /// only checkouts count as use.
+    ///
+    /// # Errors
+    ///
+    /// Fails as [`Pool::checkout`] does; no hold is kept then.
+    pub async fn hold(&self, cluster: &str) -> Result<(F::Client, Hold), PoolError> {
+        let entry = self
+            .entry(cluster)
+            .ok_or_else(|| PoolError::UnknownCluster(cluster.to_string()))?;
+        // The hold is taken before the client starts, so that the start's
+        // own eviction pass over `max_live` already skips the cluster.
+        let hold = Hold::new(cluster, &entry.holds);
+        let client = self.acquire(cluster, &entry, false).await?;
+        Ok((client, hold))
+    }
+
+    /// Returns the number of live holds on `cluster`, 0 for an unknown cluster.
+    pub fn holds(&self, cluster: &str) -> usize {
+        self.entry(cluster)
+            .map_or(0, |entry| entry.holds.load(Ordering::Acquire))
+    }
+
+    /// Returns the client of `entry`, starting it when it has none. With
+    /// `counted`, it counts an access and may recycle the client.
+    async fn acquire(
+        &self,
+        cluster: &str,
+        entry: &Arc<Entry<F::Client>>,
+        counted: bool,
+    ) -> Result<F::Client, PoolError> {
         let connect_error = |source| PoolError::Connect {
             cluster: cluster.to_string(),
             server: entry.cluster().server.clone(),
@@ -362,12 +444,16 @@ impl<F: ClientFactory> Pool<F> {
 
         let start = {
             let mut state = entry.state.lock();
-            match self.next_step(cluster, &mut state) {
+            let step = match &*state {
+                State::Ready(live) if !counted => Step::Use(live.client.clone()),
+                _ => self.next_step(cluster, &mut state),
+            };
+            match step {
                 Step::Use(client) => return Ok(client),
                 Step::Fail(error) => return Err(connect_error(error)),
                 Step::Wait(start) => start,
                 Step::Start { failures } => {
-                    let start = self.start(Arc::clone(&entry), failures);
+                    let start = self.start(Arc::clone(entry), failures);
                     *state = State::Starting(start.clone());
                     start
                 }
@@ -375,7 +461,7 @@ impl<F: ClientFactory> Pool<F> {
         };
 
         let result = start.await;
-        if let State::Ready(live) = &mut *entry.state.lock() {
+        if counted && let State::Ready(live) = &mut *entry.state.lock() {
             live.accesses += 1;
             live.last_access = Instant::now();
         }
@@ -458,7 +544,7 @@ impl<F: ClientFactory> Pool<F> {
 
     /// Evicts every live client unused for longer than `max_idle`, and
     /// returns how many were evicted. The memory monitor calls this with the
-    /// shorter idle threshold to relieve pressure.
+    /// shorter idle threshold to relieve pressure. A held cluster is kept.
     pub fn evict_unused_for(&self, max_idle: Duration) -> usize {
         let now = Instant::now();
         let mut evicted = 0;
@@ -467,7 +553,7 @@ impl<F: ClientFactory> Pool<F> {
             let State::Ready(live) = &*state else {
                 continue;
             };
-            if now.saturating_duration_since(live.last_access) <= max_idle {
+            if now.saturating_duration_since(live.last_access) <= max_idle || entry.is_held() {
                 continue;
             }
             tracing::debug!(cluster = %entry.cluster().name, serial = live.serial, "evicting idle client");
@@ -604,8 +690,9 @@ impl<C: Clone> PoolInner<C> {
         }
     }
 
-    /// Evicts least recently used clients, never `keep`, until at most
-    /// `max_live` are live.
+    /// Evicts least recently used clients, never `keep` nor a held one,
+    /// until at most `max_live` are live. When only held clients are left
+    /// to evict, more than `max_live` stay live.
     fn enforce_max_live(&self, keep: &str) {
         let Some(max_live) = self.config.max_live else {
             return;
@@ -619,7 +706,10 @@ impl<C: Clone> PoolInner<C> {
                     continue;
                 };
                 live += 1;
-                if name != keep && oldest.is_none_or(|(at, _)| client.last_access < at) {
+                if name != keep
+                    && !entry.is_held()
+                    && oldest.is_none_or(|(at, _)| client.last_access < at)
+                {
                     oldest = Some((client.last_access, entry));
                 }
             }

@@ -424,3 +424,116 @@ async fn refresher_reloads_an_edited_kubeconfig() {
     assert!(pool.inventory().source_reads() >= 2);
     refresher.abort();
 }
+
+#[tokio::test(start_paused = true)]
+async fn hold_starts_client_without_access() {
+    let factory = FakeFactory::new();
+    let pool = pool(&factory, PoolConfig::default());
+    let (client, hold) = pool.hold("a").await.unwrap();
+    assert_eq!(client, 1);
+    assert_eq!(hold.cluster(), "a");
+    assert_eq!(factory.connects(), 1);
+    assert_eq!(pool.holds("a"), 1);
+    assert!(matches!(
+        state(&pool, "a"),
+        ClusterState::Ready { accesses: 0, .. }
+    ));
+    assert_eq!(pool.inventory().accesses(), 0, "a hold is no lookup");
+
+    let (again, second) = pool.hold("a").await.unwrap();
+    assert_eq!(again, 1, "a second hold shares the live client");
+    assert_eq!(pool.holds("a"), 2);
+    drop(hold);
+    drop(second);
+    assert_eq!(pool.holds("a"), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn held_client_is_not_evicted_idle() {
+    let factory = FakeFactory::new();
+    let config = PoolConfig {
+        max_idle: Duration::from_secs(60),
+        ..PoolConfig::default()
+    };
+    let pool = pool(&factory, config);
+    let (_, hold) = pool.hold("a").await.unwrap();
+    pool.checkout("b").await.unwrap();
+
+    tokio::time::advance(Duration::from_secs(120)).await;
+    assert_eq!(pool.evict_idle(), 1);
+    assert!(matches!(state(&pool, "a"), ClusterState::Ready { .. }));
+    assert_eq!(state(&pool, "b"), ClusterState::Evicted(EvictReason::Idle));
+    assert_eq!(
+        pool.evict_unused_for(Duration::ZERO),
+        0,
+        "memory pressure keeps it too"
+    );
+
+    drop(hold);
+    assert_eq!(pool.evict_idle(), 1, "released, it is idle again");
+    assert_eq!(state(&pool, "a"), ClusterState::Evicted(EvictReason::Idle));
+}
+
+#[tokio::test(start_paused = true)]
+async fn held_client_is_not_evicted_over_cap() {
+    let factory = FakeFactory::new();
+    let config = PoolConfig {
+        max_live: Some(1),
+        ..PoolConfig::default()
+    };
+    let pool = pool(&factory, config);
+    let (_, hold) = pool.hold("a").await.unwrap();
+    tokio::time::advance(Duration::from_secs(1)).await;
+    pool.checkout("b").await.unwrap();
+    assert!(matches!(state(&pool, "a"), ClusterState::Ready { .. }));
+    assert!(
+        matches!(state(&pool, "b"), ClusterState::Ready { .. }),
+        "the newest client is never the one evicted"
+    );
+    assert_eq!(pool.stats().initialized, 2);
+
+    tokio::time::advance(Duration::from_secs(1)).await;
+    pool.checkout("c").await.unwrap();
+    assert_eq!(
+        state(&pool, "b"),
+        ClusterState::Evicted(EvictReason::OverCap)
+    );
+    assert!(matches!(state(&pool, "a"), ClusterState::Ready { .. }));
+
+    drop(hold);
+    tokio::time::advance(Duration::from_secs(1)).await;
+    pool.checkout("b").await.unwrap();
+    assert_eq!(
+        state(&pool, "a"),
+        ClusterState::Evicted(EvictReason::OverCap)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn hold_does_not_recycle_or_count() {
+    let factory = FakeFactory::new();
+    let config = PoolConfig {
+        max_access_count: 2,
+        ..PoolConfig::default()
+    };
+    let pool = pool(&factory, config);
+    pool.checkout("a").await.unwrap();
+    pool.checkout("a").await.unwrap();
+    let (client, _hold) = pool.hold("a").await.unwrap();
+    assert_eq!(client, 1, "a hold takes the live client as it is");
+    assert!(matches!(
+        state(&pool, "a"),
+        ClusterState::Ready { accesses: 2, .. }
+    ));
+    assert_eq!(pool.stats().recycled, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn failed_hold_keeps_no_claim() {
+    let factory = FakeFactory::new();
+    factory.fail.store(true, Ordering::SeqCst);
+    let pool = pool(&factory, PoolConfig::default());
+    assert!(pool.hold("a").await.is_err());
+    assert_eq!(pool.holds("a"), 0);
+    assert!(pool.hold("zz").await.is_err());
+}

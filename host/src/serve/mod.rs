@@ -28,6 +28,7 @@ pub mod records;
 pub mod runs;
 pub mod schedule;
 mod status;
+pub mod watch;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -37,7 +38,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
-use tokio::sync::watch;
 
 use crate::cluster::{KubeFactory, KubePool};
 use crate::config::Config;
@@ -45,9 +45,10 @@ use crate::inventory::Inventory;
 use crate::monitor::Monitor;
 use crate::plugin::{AuditSink, ComponentCache, HostContext, PluginRuntime, Write};
 use folder::{Change, Folder};
-use plugins::{Failure, Inputs, Slot};
+use plugins::{Failure, Inputs, Kind, Loaded, Slot};
 use records::{AuditLog, RunHistory};
 use runs::InFlight;
+use watch::{WatchConfig, Watches};
 
 /// How often the plugins folder is read.
 pub const SCAN_INTERVAL: Duration = Duration::from_millis(500);
@@ -112,8 +113,8 @@ pub struct Daemon {
     audit: Arc<AuditFile>,
     slots: Mutex<BTreeMap<String, Slot>>,
     in_flight: Arc<InFlight>,
-    stopping: watch::Sender<bool>,
-    cancelling: watch::Sender<bool>,
+    stopping: tokio::sync::watch::Sender<bool>,
+    cancelling: tokio::sync::watch::Sender<bool>,
     reload_requested: AtomicBool,
     scanned: AtomicBool,
     run_ids: AtomicU64,
@@ -171,8 +172,8 @@ pub async fn serve(options: ServeOptions, loader: Loader) -> Result<(), ServeErr
         audit: Arc::new(AuditFile(audit)),
         slots: Mutex::default(),
         in_flight: Arc::default(),
-        stopping: watch::channel(false).0,
-        cancelling: watch::channel(false).0,
+        stopping: tokio::sync::watch::channel(false).0,
+        cancelling: tokio::sync::watch::channel(false).0,
         reload_requested: AtomicBool::new(false),
         scanned: AtomicBool::new(false),
         run_ids: AtomicU64::new(0),
@@ -254,6 +255,11 @@ impl Daemon {
     async fn shut_down(&self) {
         self.stopping.send_replace(true);
         let slots = std::mem::take(&mut *self.slots.lock());
+        for slot in slots.values() {
+            if let Some(loaded) = &slot.loaded {
+                loaded.stop_watches().await;
+            }
+        }
         drop(slots);
         let grace = self.config().serve.grace_period;
         let running = self.in_flight.count();
@@ -317,7 +323,7 @@ impl Daemon {
             for change in changes {
                 match change {
                     Change::Ready { name, path, .. } => Arc::clone(&self).load(name, path).await,
-                    Change::Removed { name } => self.unload(&name),
+                    Change::Removed { name } => self.unload(&name).await,
                 }
             }
             // Ready once the files present at start have been tried: the
@@ -357,39 +363,81 @@ impl Daemon {
         })
         .await;
 
-        let mut slots = self.slots.lock();
-        let slot = slots
-            .entry(name.clone())
-            .or_insert_with(|| Slot::new(path.clone()));
-        slot.path = path;
-        let loaded = match result {
-            Ok(Ok(loaded)) => Arc::new(loaded),
-            Ok(Err(failure)) => {
-                slot.counters.load_failures.fetch_add(1, Ordering::Relaxed);
-                let keeps = slot
-                    .loaded
-                    .as_ref()
-                    .map(|loaded| runs::short(&loaded.digest).to_string());
-                tracing::error!(
-                    plugin = %name,
-                    digest = failure.digest.as_deref().map(runs::short).unwrap_or(""),
-                    error = %failure.message,
-                    running = keeps.as_deref().unwrap_or("none"),
-                    "plugin failed to load; the version already running, if any, keeps running"
-                );
-                slot.failure = Some(Failure {
-                    message: failure.message,
-                    at: plugins::rfc3339(std::time::SystemTime::now()),
-                    digest: failure.digest,
-                });
-                return;
-            }
-            Err(error) => {
-                tracing::error!(plugin = %name, %error, "plugin load task failed");
-                return;
-            }
+        let result = match result {
+            Ok(Ok(loaded)) => self.start_watches(loaded).await,
+            Ok(Err(failure)) => Err(failure),
+            Err(error) => Err(plugins::LoadFailure {
+                message: format!("the load task failed: {error}"),
+                digest: None,
+            }),
         };
 
+        let previous = {
+            let mut slots = self.slots.lock();
+            let slot = slots
+                .entry(name.clone())
+                .or_insert_with(|| Slot::new(path.clone()));
+            slot.path = path;
+            match result {
+                Ok(loaded) => self.install(&name, slot, loaded),
+                Err(failure) => {
+                    record_failure(&name, slot, failure);
+                    None
+                }
+            }
+        };
+        if let Some(previous) = previous {
+            previous.stop_watches().await;
+        }
+    }
+
+    /// Starts the watches of a controller; other plugins need none.
+    async fn start_watches(&self, loaded: Loaded) -> Result<Arc<Loaded>, plugins::LoadFailure> {
+        if let Kind::Controller {
+            controller,
+            watches,
+        } = &loaded.kind
+        {
+            let failure = |message: String| plugins::LoadFailure {
+                message,
+                digest: Some(loaded.digest.clone()),
+            };
+            let limits = &loaded.options.limits;
+            let specs = controller
+                .watches(Arc::clone(&loaded.context), limits)
+                .await
+                .map_err(|error| failure(format!("its `watches` export failed: {error}")))?;
+            if specs.is_empty() {
+                return Err(failure(
+                    "its `watches` export returned no watch, so it would never be called: \
+                     return at least one resource to watch"
+                        .to_string(),
+                ));
+            }
+            let config = WatchConfig {
+                limits: limits.clone(),
+                ..WatchConfig::default()
+            };
+            let started = Watches::start(
+                Arc::clone(controller),
+                Arc::clone(&loaded.context),
+                specs,
+                config,
+            )
+            .await;
+            *watches.lock() = Some(started);
+        }
+        Ok(Arc::new(loaded))
+    }
+
+    /// Makes `loaded` the version of `slot` that runs, starts its
+    /// schedule, and returns the version it replaced.
+    fn install(
+        self: &Arc<Self>,
+        name: &str,
+        slot: &mut Slot,
+        loaded: Arc<Loaded>,
+    ) -> Option<Arc<Loaded>> {
         let previous = slot.loaded.replace(Arc::clone(&loaded));
         slot.failure = None;
         slot.stop_scheduler();
@@ -397,19 +445,21 @@ impl Daemon {
             .schedule
             .as_ref()
             .map_or_else(|| "none".to_string(), ToString::to_string);
-        match previous {
+        match &previous {
             Some(previous) => tracing::info!(
-                plugin = %name,
+                plugin = name,
                 digest = runs::short(&loaded.digest),
                 previous = runs::short(&previous.digest),
-                allocator = %loaded.plugin.allocator(),
+                world = loaded.world(),
+                allocator = %loaded.allocator(),
                 %schedule,
                 "plugin reloaded"
             ),
             None => tracing::info!(
-                plugin = %name,
+                plugin = name,
                 digest = runs::short(&loaded.digest),
-                allocator = %loaded.plugin.allocator(),
+                world = loaded.world(),
+                allocator = %loaded.allocator(),
                 clusters = loaded.targets().len(),
                 %schedule,
                 "plugin loaded"
@@ -417,21 +467,26 @@ impl Daemon {
         }
         if loaded.schedule.is_some() && !*self.stopping.borrow() {
             let task = runs::schedule_loop(
-                Arc::clone(&self),
+                Arc::clone(self),
                 loaded,
                 Arc::clone(&slot.busy),
                 Arc::clone(&slot.counters),
             );
             slot.scheduler = Some(tokio::spawn(task));
         }
+        previous
     }
 
     /// Unloads plugin `name`: no new run starts, and a run already going
     /// finishes on the version it started with.
-    fn unload(&self, name: &str) {
-        let Some(slot) = self.slots.lock().remove(name) else {
+    async fn unload(&self, name: &str) {
+        let Some(mut slot) = self.slots.lock().remove(name) else {
             return;
         };
+        slot.stop_scheduler();
+        if let Some(loaded) = &slot.loaded {
+            loaded.stop_watches().await;
+        }
         let digest = slot
             .loaded
             .as_ref()
@@ -479,4 +534,26 @@ impl Daemon {
             "configuration reloaded; reloading every plugin"
         );
     }
+}
+
+/// Records a failed load in `slot`; the version already loaded, if any,
+/// keeps running.
+fn record_failure(name: &str, slot: &mut Slot, failure: plugins::LoadFailure) {
+    slot.counters.load_failures.fetch_add(1, Ordering::Relaxed);
+    let running = slot
+        .loaded
+        .as_ref()
+        .map_or("none", |loaded| runs::short(&loaded.digest));
+    tracing::error!(
+        plugin = name,
+        digest = failure.digest.as_deref().map_or("", runs::short),
+        error = %failure.message,
+        running,
+        "plugin failed to load; the version already running, if any, keeps running"
+    );
+    slot.failure = Some(Failure {
+        message: failure.message,
+        at: plugins::rfc3339(std::time::SystemTime::now()),
+        digest: failure.digest,
+    });
 }

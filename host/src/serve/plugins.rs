@@ -15,22 +15,36 @@ use serde::Serialize;
 use tokio::task::JoinHandle;
 
 use super::schedule::Schedule;
+use super::watch::Watches;
 use crate::cluster::RequestMode;
 use crate::config::{Config, PluginSection};
 use crate::grant;
 use crate::inventory::{ClusterConfig, Inventory};
 use crate::manifest::Manifest;
-use crate::plugin::{HostContext, Plugin, PluginRuntime};
+use crate::plugin::{Allocator, AnyPlugin, Controller, HostContext, Plugin, PluginRuntime};
 use crate::policy::Request;
 use crate::run::RunOptions;
 
 /// Invocations of one scheduled run at once, when the section does not say.
 const DEFAULT_CONCURRENCY: usize = 8;
 
+/// What a version of a plugin is, by the world it exports.
+pub enum Kind {
+    /// A plugin of the `plugin` world, run on its schedule.
+    Job(Arc<Plugin>),
+    /// A controller, called with the changes its watches see.
+    Controller {
+        /// The compiled component.
+        controller: Arc<Controller>,
+        /// Its running watches, once started; dropping them stops them.
+        watches: Mutex<Option<Watches>>,
+    },
+}
+
 /// A version of a plugin, ready to run.
 pub struct Loaded {
     /// The compiled component.
-    pub plugin: Arc<Plugin>,
+    pub kind: Kind,
     /// SHA-256 of the file, in hex.
     pub digest: String,
     /// When this version was loaded.
@@ -50,6 +64,49 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// Returns the plugin's name.
+    pub fn name(&self) -> &str {
+        match &self.kind {
+            Kind::Job(plugin) => plugin.name(),
+            Kind::Controller { controller, .. } => controller.name(),
+        }
+    }
+
+    /// Returns the allocator the plugin's instances come from.
+    pub fn allocator(&self) -> Allocator {
+        match &self.kind {
+            Kind::Job(plugin) => plugin.allocator(),
+            Kind::Controller { controller, .. } => controller.allocator(),
+        }
+    }
+
+    /// Returns the component's size in bytes.
+    pub fn size(&self) -> usize {
+        match &self.kind {
+            Kind::Job(plugin) => plugin.size(),
+            Kind::Controller { controller, .. } => controller.size(),
+        }
+    }
+
+    /// Returns the world the plugin exports, as `/plugins` shows it.
+    pub fn world(&self) -> &'static str {
+        match &self.kind {
+            Kind::Job(_) => "plugin",
+            Kind::Controller { .. } => "controller",
+        }
+    }
+
+    /// Stops the watches of a controller; an invocation of its handler
+    /// under way is dropped.
+    pub async fn stop_watches(&self) {
+        if let Kind::Controller { watches, .. } = &self.kind {
+            let running = watches.lock().take();
+            if let Some(running) = running {
+                running.stop().await;
+            }
+        }
+    }
+
     /// Returns the clusters each run covers.
     pub fn targets(&self) -> &[Arc<ClusterConfig>] {
         self.context.clusters()
@@ -187,11 +244,21 @@ pub fn load(inputs: &Inputs<'_>, name: &str, path: &Path) -> Result<Loaded, Load
         .map_err(|error| with_digest(error.to_string()))?;
     let narrowed = grant::narrow_to_manifest(&operator, manifest.as_ref());
     let limits = section.to_limits();
-    let plugin = inputs
-        .runtime
-        .load_bytes(path, &bytes, &limits)
-        .map_err(|error| with_digest(error.to_string()))?;
+    let kind = match inputs.runtime.load_any(path, &bytes, &limits) {
+        Ok(AnyPlugin::Plugin(plugin)) => Kind::Job(Arc::new(plugin)),
+        Ok(AnyPlugin::Controller(controller)) => Kind::Controller {
+            controller: Arc::new(controller),
+            watches: Mutex::new(None),
+        },
+        Err(error) => return Err(with_digest(error.to_string())),
+    };
     let schedule = schedule_of(&section, name).map_err(with_digest)?;
+    if schedule.is_some() && matches!(kind, Kind::Controller { .. }) {
+        return Err(with_digest(format!(
+            "plugin `{name}` is a controller, which runs on the changes it watches: remove \
+             `every` and `cron` from [plugins.{name}]"
+        )));
+    }
     let targets = grant::scope_targets(inputs.inventory.clusters().to_vec(), false, &section, name)
         .map_err(|error| with_digest(error.to_string()))?;
     let identity = section
@@ -204,7 +271,7 @@ pub fn load(inputs: &Inputs<'_>, name: &str, path: &Path) -> Result<Loaded, Load
 
     let context = (inputs.context)(targets, narrowed.policy, mode);
     Ok(Loaded {
-        plugin: Arc::new(plugin),
+        kind,
         digest,
         loaded_at: SystemTime::now(),
         context: Arc::new(context),

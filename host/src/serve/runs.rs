@@ -10,9 +10,10 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::Notify;
 
 use super::Daemon;
-use super::plugins::{Counters, Loaded};
+use super::plugins::{Counters, Kind, Loaded};
 use super::records::{RunRecord, Trigger};
 use super::schedule::Schedule;
+use crate::plugin::Plugin;
 use crate::run::{Status, run_plugin};
 
 /// The runs going at once, which shutdown waits for.
@@ -69,10 +70,11 @@ pub async fn schedule_loop(
     busy: Arc<AtomicBool>,
     counters: Arc<Counters>,
 ) {
-    let Some(schedule) = loaded.schedule.clone() else {
+    let (Some(schedule), Kind::Job(plugin)) = (loaded.schedule.clone(), &loaded.kind) else {
         return;
     };
-    let name = loaded.plugin.name().to_string();
+    let plugin = Arc::clone(plugin);
+    let name = plugin.name().to_string();
     let mut last_due: Option<SystemTime> = None;
     loop {
         let now = SystemTime::now();
@@ -109,6 +111,7 @@ pub async fn schedule_loop(
         let task = run_once(
             Arc::clone(&daemon),
             Arc::clone(&loaded),
+            Arc::clone(&plugin),
             Trigger::Schedule,
             Arc::clone(&counters),
         );
@@ -128,11 +131,12 @@ pub async fn schedule_loop(
 pub async fn run_once(
     daemon: Arc<Daemon>,
     loaded: Arc<Loaded>,
+    plugin: Arc<Plugin>,
     trigger: Trigger,
     counters: Arc<Counters>,
 ) {
     let run = daemon.next_run_id();
-    let name = loaded.plugin.name().to_string();
+    let name = plugin.name().to_string();
     let started = SystemTime::now();
     tracing::info!(
         plugin = %name,
@@ -143,7 +147,7 @@ pub async fn run_once(
         "run started"
     );
     let report = run_plugin(
-        Arc::clone(&loaded.plugin),
+        plugin,
         Arc::clone(&loaded.context),
         loaded.targets(),
         &loaded.options,

@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::Daemon;
-use super::plugins::{Failure, Loaded, Slot, rfc3339};
+use super::plugins::{Failure, Kind, Loaded, Slot, rfc3339};
 use super::records::RunRecord;
 
 /// One plugin as `/plugins` shows it.
@@ -87,11 +87,19 @@ impl Daemon {
 /// Describes the version of a plugin that runs.
 fn version_view(loaded: &Loaded) -> Value {
     let mode = loaded.context.mode();
+    let watches = match &loaded.kind {
+        Kind::Job(_) => Value::Null,
+        Kind::Controller { watches, .. } => watches.lock().as_ref().map_or(
+            Value::Null,
+            |watches| json!({ "watches": watches.statuses(), "counts": watches.counts() }),
+        ),
+    };
     json!({
         "digest": format!("sha256:{}", loaded.digest),
         "loaded_at": rfc3339(loaded.loaded_at),
-        "allocator": loaded.plugin.allocator().as_str(),
-        "size": loaded.plugin.size(),
+        "world": loaded.world(),
+        "allocator": loaded.allocator().as_str(),
+        "size": loaded.size(),
         "schedule": loaded.schedule.as_ref().map(ToString::to_string),
         "next_run": loaded.next_run.lock().map(rfc3339),
         "clusters": loaded.targets().iter().map(|cluster| cluster.name.as_str()).collect::<Vec<_>>(),
@@ -103,5 +111,6 @@ fn version_view(loaded: &Loaded) -> Value {
         "args": loaded.options.args.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
         "concurrency": loaded.options.concurrency,
         "limits": loaded.options.limits.summary(),
+        "watches": watches,
     })
 }
