@@ -37,6 +37,15 @@
 //! result_bytes = "4MiB"
 //! output_bytes = "1MiB"
 //! request_body_bytes = "3MiB"
+//! every = "10m"              # `lazyhost serve` runs it every 10 minutes,
+//! # cron = "*/15 * * * 1-5"  # or at the times of a cron expression (UTC)
+//! args = { label = "team" }  # the --arg pairs of each scheduled run
+//! concurrency = 8
+//!
+//! [serve]                    # `lazyhost serve`; see `ServeSection`
+//! plugins_dir = "plugins"
+//! listen = "127.0.0.1:9464"
+//! state_dir = "/var/lib/lazyhost"
 //!
 //! [[clusters]]
 //! name = "prod-eu"
