@@ -80,7 +80,10 @@ impl Daemon {
                 return found;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("lazyhost serve exited with {status}; its log:\n{}", self.log());
+                panic!(
+                    "lazyhost serve exited with {status}; its log:\n{}",
+                    self.log()
+                );
             }
             assert!(
                 Instant::now() < deadline,
@@ -111,7 +114,10 @@ impl Daemon {
             .nth(1)
             .and_then(|code| code.parse().ok())
             .expect("a status code");
-        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        let body = if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
             unchunk(body)
         } else {
             body.to_string()
@@ -143,7 +149,10 @@ impl Daemon {
                 return entry;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("lazyhost serve exited with {status}; its log:\n{}", self.log());
+                panic!(
+                    "lazyhost serve exited with {status}; its log:\n{}",
+                    self.log()
+                );
             }
             assert!(
                 Instant::now() < deadline,
@@ -261,7 +270,10 @@ async fn plugins_are_loaded_replaced_refused_and_removed_while_the_daemon_runs()
     let entry = daemon.wait_for_plugin("audit", "reloaded", |entry| {
         entry["version"]["digest"] == second_digest.as_str() && runs_of(entry).len() == 2
     });
-    assert_eq!(runs_of(&entry)[0]["digest"], second_digest.trim_start_matches("sha256:"));
+    assert_eq!(
+        runs_of(&entry)[0]["digest"],
+        second_digest.trim_start_matches("sha256:")
+    );
 
     // A broken file is reported, and the version already loaded keeps running.
     std::fs::write(plugins.join(".audit.part"), b"\0asm\x0d\0\x01\0broken").unwrap();
@@ -342,7 +354,10 @@ async fn sigterm_lets_a_running_invocation_finish_and_keeps_its_result() {
     daemon.signal("TERM");
     assert!(daemon.wait_exit().success(), "{}", daemon.log());
     let log = daemon.log();
-    assert!(log.contains("waiting for running invocations to finish"), "{log}");
+    assert!(
+        log.contains("waiting for running invocations to finish"),
+        "{log}"
+    );
     assert!(!log.contains("cancelling the runs still going"), "{log}");
 
     // The run's result survived, and a new daemon serves it again.
@@ -356,7 +371,10 @@ async fn sigterm_lets_a_running_invocation_finish_and_keeps_its_result() {
     std::fs::write(folder.path().join("lazyhost.toml"), &config).unwrap();
     let mut daemon = Daemon::start(folder.path(), &fleet_config(folder.path(), &fleet, ""));
     let entry = daemon.wait_for_plugin("audit", "loaded", |entry| entry["state"] == "loaded");
-    let first = runs_of(&entry).last().expect("the run before the restart").clone();
+    let first = runs_of(&entry)
+        .last()
+        .expect("the run before the restart")
+        .clone();
     assert_eq!(first["ok"], 2, "{first:#}");
     assert_eq!(first["cancelled"], 0, "{first:#}");
     fleet.shutdown().await;

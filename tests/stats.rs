@@ -225,6 +225,11 @@ fn stats_command_json_after_check() {
         "tls_configs_shared",
         "policy_denials",
         "plugin_latencies",
+        "verb_latencies",
+        "plugin_calls",
+        "plugin_compilations",
+        "plugin_cache_hits",
+        "instance_allocator",
     ];
     expected_keys.sort_unstable();
     assert_eq!(keys, expected_keys);
@@ -254,6 +259,16 @@ fn stats_command_json_after_check() {
     assert_eq!(snapshot["policy_denials"], 0);
     assert!(snapshot["memory_usage_mb"].as_f64().unwrap() > 1.0);
     assert!(snapshot["tasks"].as_u64().unwrap() > 0);
+    assert_eq!(snapshot["plugin_calls"], serde_json::json!([]));
+    assert_eq!(snapshot["plugin_compilations"], 0, "no plugin runtime runs");
+    assert_eq!(snapshot["plugin_cache_hits"], 0);
+    assert_eq!(snapshot["instance_allocator"], "");
+    let verbs = &snapshot["verb_latencies"];
+    assert_eq!(verbs[0]["verb"], "discovery", "{verbs}");
+    assert_eq!(
+        verbs[0]["count"], 17,
+        "the discovery requests of every cluster"
+    );
 
     let latencies = snapshot["latencies"]
         .as_array()
@@ -387,11 +402,14 @@ fn stats_command_table_after_check() {
         "tls_configs_built          1",
         "tls_configs_shared         2",
         "policy_denials             0",
+        "plugin_compilations        0",
+        "plugin_cache_hits          0",
+        "instance_allocator         -",
         "",
     ];
-    assert_eq!(lines[7..21], rest);
+    assert_eq!(lines[7..24], rest);
 
-    let header: Vec<&str> = lines[21]
+    let header: Vec<&str> = lines[24]
         .split("  ")
         .map(str::trim)
         .filter(|cell| !cell.is_empty())
@@ -411,9 +429,9 @@ fn stats_command_table_after_check() {
         "ALL P99 MS",
     ];
     assert_eq!(header, expected_header);
-    assert_eq!(lines.len(), 25, "{text}");
+    assert_eq!(lines.len(), 28, "{text}");
     for (line, (cluster, count)) in
-        lines[22..]
+        lines[25..]
             .iter()
             .zip([("sim-1", "6"), ("sim-2", "5"), ("sim-3", "6")])
     {

@@ -16,7 +16,9 @@
 //! - [`run`]: fan-out of one plugin over many clusters;
 //! - [`inspect`]: what a plugin file is, for `lazyhost inspect`;
 //! - [`output`]: tables and JSON for people and scripts;
-//! - [`serve`]: the `lazyhost serve` daemon, with the watches of controllers;
+//! - [`serve`]: the `lazyhost serve` daemon, its HTTP endpoints and the
+//!   watches of controllers;
+//! - [`remote`]: the client of those endpoints, for `--server`;
 //! - [`sim`]: a simulated fleet of Kubernetes API servers for tests and demos.
 
 pub mod cluster;
@@ -31,6 +33,7 @@ pub mod output;
 pub mod plugin;
 pub mod policy;
 pub mod pool;
+pub mod remote;
 pub mod run;
 pub(crate) mod selector;
 pub mod serve;

@@ -17,6 +17,7 @@ use lazyhost::monitor::{ConfigStats, Monitor};
 use lazyhost::output::{self, ClusterRow, Format};
 use lazyhost::plugin::{ComponentCache, HostContext, PluginRuntime, plugin_name};
 use lazyhost::policy::Policy;
+use lazyhost::remote::Remote;
 use lazyhost::run::{RunOptions, run_plugin};
 use lazyhost::sim::{Fleet, FleetFile, FleetOptions, Listen, UserAuth};
 
@@ -226,6 +227,18 @@ struct ClustersArgs {
     /// Start each cluster's client (discovery included) and show the result.
     #[arg(long)]
     check: bool,
+    /// Read from a running `lazyhost serve` at this URL, such as
+    /// http://127.0.0.1:9464, instead of the local cluster sources.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["config", "kubeconfig", "check"])]
+    server: Option<String>,
+    /// Bearer token of the daemon at --server.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "LAZYHOST_TOKEN",
+        hide_env_values = true
+    )]
+    token: Option<String>,
     /// Output format.
     #[arg(short, long, value_enum, default_value = "table")]
     output: Format,
@@ -251,6 +264,18 @@ struct StatsArgs {
         conflicts_with = "contexts"
     )]
     selector: Option<String>,
+    /// Read from a running `lazyhost serve` at this URL, such as
+    /// http://127.0.0.1:9464, instead of the local cluster sources.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["config", "kubeconfig", "check"])]
+    server: Option<String>,
+    /// Bearer token of the daemon at --server.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "LAZYHOST_TOKEN",
+        hide_env_values = true
+    )]
+    token: Option<String>,
     /// Output format.
     #[arg(short, long, value_enum, default_value = "table")]
     output: Format,
@@ -697,22 +722,15 @@ impl LocalPool {
 }
 
 async fn clusters(args: ClustersArgs) -> anyhow::Result<u8> {
+    if let Some(url) = &args.server {
+        return remote_clusters(url, args.token, args.output).await;
+    }
     let local = LocalPool::open(&args.source)?;
     if args.check {
         local.start_clients(local.inventory.clusters()).await;
     }
 
-    let pool = &local.pool;
-    let rows: Vec<ClusterRow> = pool
-        .states()
-        .into_iter()
-        .map(|(cluster, state)| {
-            let version = pool
-                .peek(&cluster.name)
-                .map(|client| client.version().git_version.clone());
-            ClusterRow::new(&cluster, state, version)
-        })
-        .collect();
+    let rows = ClusterRow::of_pool(&local.pool);
     match args.output {
         Format::Table => write_stdout(&output::clusters_table(&rows)),
         Format::Json => write_stdout(&format!("{}\n", output::clusters_json(&rows))),
@@ -723,6 +741,9 @@ async fn clusters(args: ClustersArgs) -> anyhow::Result<u8> {
 }
 
 async fn stats(args: StatsArgs) -> anyhow::Result<u8> {
+    if let Some(url) = &args.server {
+        return remote_stats(url, args.token, args.output).await;
+    }
     let local = LocalPool::open(&args.source)?;
     let mut failed = 0;
     if args.check {
@@ -738,10 +759,55 @@ async fn stats(args: StatsArgs) -> anyhow::Result<u8> {
     }
 
     let config = ConfigStats::from_inventory(&local.pool.inventory());
-    let snapshot = local.monitor.snapshot(local.pool.stats(), config);
+    // No plugin runtime runs here, so its figures stay 0 and unknown.
+    let snapshot = local
+        .monitor
+        .snapshot(local.pool.stats(), config)
+        .with_runtime(0, 0, "");
     match args.output {
         Format::Table => write_stdout(&output::stats_table(&snapshot)),
         Format::Json => write_stdout(&format!("{}\n", output::stats_json(&snapshot))),
     }
     Ok(if failed > 0 { EXIT_CLUSTER_FAILED } else { 0 })
+}
+
+/// Prints the clusters of the daemon at `url`; exits with 1 when a
+/// cluster's client failed to start, as the local command does.
+async fn remote_clusters(url: &str, token: Option<String>, format: Format) -> anyhow::Result<u8> {
+    let remote = Remote::new(url, token)?;
+    let rows = match format {
+        Format::Table => {
+            let rows = remote.clusters().await?;
+            write_stdout(&output::clusters_table(&rows));
+            rows
+        }
+        Format::Json => {
+            let body = remote.get("/clusters").await?;
+            write_stdout(&with_newline(body.clone()));
+            serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|value| serde_json::from_value(value["clusters"].clone()).ok())
+                .unwrap_or_default()
+        }
+    };
+    let failed = rows.iter().any(|row: &ClusterRow| row.state == "failed");
+    Ok(if failed { EXIT_CLUSTER_FAILED } else { 0 })
+}
+
+/// Prints the statistics of the daemon at `url`.
+async fn remote_stats(url: &str, token: Option<String>, format: Format) -> anyhow::Result<u8> {
+    let remote = Remote::new(url, token)?;
+    match format {
+        Format::Table => write_stdout(&output::stats_table(&remote.stats().await?)),
+        Format::Json => write_stdout(&with_newline(remote.get("/stats").await?)),
+    }
+    Ok(0)
+}
+
+/// Ends `text` with a line feed, as every document on stdout is.
+fn with_newline(mut text: String) -> String {
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text
 }

@@ -14,8 +14,8 @@ use crate::transport::TransportCounters;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use parking_lot::Mutex;
-use serde::Serialize;
+use parking_lot::{Mutex, RwLock};
+use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use self::histogram::Histogram;
@@ -94,14 +94,17 @@ impl Series {
     }
 }
 
-/// Request figures of one cluster and verb.
+/// Request figures of one cluster and verb, or of one verb over every
+/// cluster (see [`Snapshot::verb_latencies`]).
 ///
 /// Every percentile reads as the midpoint of a histogram bucket, within
 /// 12.5% of the exact latency. Latencies under 0.128 ms read as 0.064 ms, and
 /// those of 134217.728 ms or more read as 134217.728 ms.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LatencyStats {
-    /// Cluster name.
+    /// Cluster name; empty, and left out of JSON, in the figures of a verb
+    /// over every cluster.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub cluster: String,
     /// Verb, such as `list`.
     pub verb: String,
@@ -124,7 +127,7 @@ pub struct LatencyStats {
 }
 
 /// Latency percentiles in milliseconds.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Percentiles {
     /// Median latency.
     pub p50_ms: f64,
@@ -167,7 +170,7 @@ impl ConfigStats {
 }
 
 /// Every figure of the host at one moment.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// Resident memory of this process, in MiB.
     pub memory_usage_mb: f64,
@@ -185,6 +188,10 @@ pub struct Snapshot {
     pub perf_avg_response_time_ms: f64,
     /// Request figures per cluster and verb, sorted by cluster, then verb.
     pub latencies: Vec<LatencyStats>,
+    /// Request figures per verb over every cluster, sorted by verb, with
+    /// an empty `cluster`. The percentiles come from the merged latency
+    /// histograms of the verb's clusters.
+    pub verb_latencies: Vec<LatencyStats>,
     /// Clusters configured.
     pub lazy_total_clusters: u32,
     /// Clusters with a live client.
@@ -215,10 +222,119 @@ pub struct Snapshot {
     /// verb, sorted in that order. They are kept apart from the host's own
     /// request figures above.
     pub plugin_latencies: Vec<PluginLatency>,
+    /// Host calls of plugins per plugin and verb, sorted in that order:
+    /// each typed `kube-client` call and each raw `client.request`.
+    pub plugin_calls: Vec<PluginCalls>,
+    /// Plugin components compiled by this process's plugin runtime; 0 where
+    /// no runtime is running.
+    pub plugin_compilations: u64,
+    /// Plugin components read from the compiled-component cache instead of
+    /// compiled; 0 where no runtime is running.
+    pub plugin_cache_hits: u64,
+    /// Instance allocator of the plugin runtime, such as `pooling` or
+    /// `on-demand`; empty when unknown.
+    pub instance_allocator: String,
+}
+
+/// Host calls one plugin made with one verb.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PluginCalls {
+    /// The plugin's name.
+    pub plugin: String,
+    /// The verb, as [`CallVerb::as_str`] spells it.
+    pub verb: String,
+    /// Calls, failed ones included.
+    pub count: u64,
+    /// Calls that returned an error, or a raw request's HTTP status of 400
+    /// or more.
+    pub errors: u64,
+}
+
+/// The verb of a plugin's host call: a typed `kube-client` function, or
+/// the method of a raw `client.request` in lower case. A typed `get` and a
+/// raw GET share [`CallVerb::Get`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CallVerb {
+    /// Typed `get`, or a raw GET.
+    Get,
+    /// Typed `list`.
+    List,
+    /// Typed `create`.
+    Create,
+    /// Typed `patch`, or a raw PATCH.
+    Patch,
+    /// Typed `delete`, or a raw DELETE.
+    Delete,
+    /// A raw HEAD.
+    Head,
+    /// A raw POST.
+    Post,
+    /// A raw PUT.
+    Put,
+}
+
+impl CallVerb {
+    /// Every verb, in the order of the counters.
+    const ALL: [Self; 8] = [
+        Self::Get,
+        Self::List,
+        Self::Create,
+        Self::Patch,
+        Self::Delete,
+        Self::Head,
+        Self::Post,
+        Self::Put,
+    ];
+
+    /// Returns the verb in lower case, such as `list` or `put`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "get",
+            Self::List => "list",
+            Self::Create => "create",
+            Self::Patch => "patch",
+            Self::Delete => "delete",
+            Self::Head => "head",
+            Self::Post => "post",
+            Self::Put => "put",
+        }
+    }
+
+    /// Returns the verb of a raw request's HTTP method, in any case, or
+    /// `None` for a method the policy rejects anyway.
+    pub fn from_method(method: &str) -> Option<Self> {
+        let verbs = [
+            ("GET", Self::Get),
+            ("HEAD", Self::Head),
+            ("POST", Self::Post),
+            ("PUT", Self::Put),
+            ("PATCH", Self::Patch),
+            ("DELETE", Self::Delete),
+        ];
+        verbs
+            .into_iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(method))
+            .map(|(_, verb)| verb)
+    }
+}
+
+/// Host call counters of one plugin: successes and failures per verb, in
+/// the order of [`CallVerb::ALL`].
+#[derive(Default)]
+struct CallCounters {
+    ok: [std::sync::atomic::AtomicU64; CallVerb::ALL.len()],
+    error: [std::sync::atomic::AtomicU64; CallVerb::ALL.len()],
+}
+
+impl CallCounters {
+    fn add(&self, verb: CallVerb, success: bool) {
+        let counters = if success { &self.ok } else { &self.error };
+        counters[verb as usize].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// Timings one plugin recorded for a cluster and verb.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PluginLatency {
     /// The plugin's name.
     pub plugin: String,
@@ -233,11 +349,16 @@ impl Snapshot {
     /// with totals over those alone, and the plugin's own recorded timings.
     /// Process-wide figures (memory, tasks, configuration cache, HTTP and
     /// policy counters) are kept; the pool's figures are replaced by `pool`.
+    /// Host call counts are kept for `plugin` alone. The figures per verb
+    /// are dropped, because they span clusters the plugin may not see and
+    /// cannot be split again.
     #[must_use]
     pub fn scoped(mut self, plugin: &str, visible: impl Fn(&str) -> bool, pool: PoolStats) -> Self {
         self.latencies.retain(|latency| visible(&latency.cluster));
+        self.verb_latencies.clear();
         self.plugin_latencies
             .retain(|recorded| recorded.plugin == plugin && visible(&recorded.latency.cluster));
+        self.plugin_calls.retain(|calls| calls.plugin == plugin);
         self.perf_total_requests = self.latencies.iter().map(|latency| latency.count).sum();
         self.perf_error_count = self.latencies.iter().map(|latency| latency.errors).sum();
         let total_ms: f64 = self
@@ -251,6 +372,17 @@ impl Snapshot {
         self.lazy_initialized_clusters = pool.initialized;
         self.lazy_idle_clusters = pool.idle;
         self.config_cached_clusters = self.config_cached_clusters.min(pool.total);
+        self
+    }
+
+    /// Sets the plugin runtime's figures: components compiled, components
+    /// read from the compiled-component cache, and the instance allocator
+    /// (empty when unknown).
+    #[must_use]
+    pub fn with_runtime(mut self, compilations: u64, cache_hits: u64, allocator: &str) -> Self {
+        self.plugin_compilations = compilations;
+        self.plugin_cache_hits = cache_hits;
+        self.instance_allocator = allocator.to_string();
         self
     }
 }
@@ -272,6 +404,9 @@ pub struct Monitor {
     started: Instant,
     series: Mutex<BTreeMap<(String, String), Series>>,
     plugin_series: Mutex<BTreeMap<(String, String, String), Series>>,
+    /// Host call counters per plugin. Only a plugin's first call takes the
+    /// write lock; later calls share the read lock and add atomically.
+    plugin_calls: RwLock<std::collections::HashMap<Box<str>, CallCounters>>,
     memory_warnings: std::sync::atomic::AtomicU64,
     policy_denials: std::sync::atomic::AtomicU64,
     transport: std::sync::Arc<TransportCounters>,
@@ -283,6 +418,7 @@ impl Default for Monitor {
             started: Instant::now(),
             series: Mutex::default(),
             plugin_series: Mutex::default(),
+            plugin_calls: RwLock::default(),
             memory_warnings: std::sync::atomic::AtomicU64::new(0),
             policy_denials: std::sync::atomic::AtomicU64::new(0),
             transport: std::sync::Arc::default(),
@@ -396,6 +532,43 @@ impl Monitor {
             .collect()
     }
 
+    /// Counts one host call of plugin `plugin` with `verb`, as failed
+    /// unless `success`.
+    pub fn record_plugin_call(&self, plugin: &str, verb: CallVerb, success: bool) {
+        if let Some(counters) = self.plugin_calls.read().get(plugin) {
+            counters.add(verb, success);
+            return;
+        }
+        self.plugin_calls
+            .write()
+            .entry(Box::from(plugin))
+            .or_default()
+            .add(verb, success);
+    }
+
+    /// Returns the host call counts per plugin and verb, sorted in that
+    /// order, leaving out verbs a plugin never called.
+    fn plugin_calls(&self) -> Vec<PluginCalls> {
+        let mut calls = Vec::new();
+        for (plugin, counters) in self.plugin_calls.read().iter() {
+            for verb in CallVerb::ALL {
+                let ok = counter(&counters.ok[verb as usize]);
+                let errors = counter(&counters.error[verb as usize]);
+                if ok + errors == 0 {
+                    continue;
+                }
+                calls.push(PluginCalls {
+                    plugin: plugin.to_string(),
+                    verb: verb.as_str().to_string(),
+                    count: ok + errors,
+                    errors,
+                });
+            }
+        }
+        calls.sort_by(|a, b| (&a.plugin, &a.verb).cmp(&(&b.plugin, &b.verb)));
+        calls
+    }
+
     /// Counts one host call denied by a plugin's policy.
     pub fn record_denial(&self) {
         self.policy_denials
@@ -420,6 +593,7 @@ impl Monitor {
             perf_success_rate: 100.0,
             perf_avg_response_time_ms: 0.0,
             latencies: Vec::new(),
+            verb_latencies: Vec::new(),
             lazy_total_clusters: pool.total,
             lazy_initialized_clusters: pool.initialized,
             lazy_idle_clusters: pool.idle,
@@ -434,18 +608,30 @@ impl Monitor {
             tls_configs_shared: counter(&self.transport.tls_configs_shared),
             policy_denials: counter(&self.policy_denials),
             plugin_latencies: Vec::new(),
+            plugin_calls: self.plugin_calls(),
+            plugin_compilations: 0,
+            plugin_cache_hits: 0,
+            instance_allocator: String::new(),
         };
 
         let window = self.window();
         let mut total_ms = 0.0;
-        for ((cluster, verb), series) in self.series.lock().iter() {
+        let mut verbs: BTreeMap<&str, VerbTotals> = BTreeMap::new();
+        let series = self.series.lock();
+        for ((cluster, verb), series) in series.iter() {
             snapshot.perf_total_requests += series.requests;
             snapshot.perf_error_count += series.errors;
             total_ms += series.total_ms;
             snapshot
                 .latencies
                 .push(latency_stats(cluster, verb, series, window));
+            verbs.entry(verb).or_default().add(series, window);
         }
+        snapshot.verb_latencies = verbs
+            .into_iter()
+            .map(|(verb, totals)| totals.latency_stats(verb))
+            .collect();
+        drop(series);
         (
             snapshot.perf_success_rate,
             snapshot.perf_avg_response_time_ms,
@@ -461,6 +647,54 @@ impl Monitor {
             });
         }
         snapshot
+    }
+}
+
+/// Request figures of one verb, summed over its clusters.
+struct VerbTotals {
+    requests: u64,
+    errors: u64,
+    total_ms: f64,
+    recent: Histogram,
+    all_time: Histogram,
+}
+
+impl Default for VerbTotals {
+    fn default() -> Self {
+        Self {
+            requests: 0,
+            errors: 0,
+            total_ms: 0.0,
+            recent: Histogram::EMPTY,
+            all_time: Histogram::EMPTY,
+        }
+    }
+}
+
+impl VerbTotals {
+    /// Adds the figures of one cluster's series, as of window `window`.
+    fn add(&mut self, series: &Series, window: u64) {
+        self.requests += series.requests;
+        self.errors += series.errors;
+        self.total_ms += series.total_ms;
+        self.recent.merge(&series.recent(window));
+        self.all_time.merge(&series.all_time);
+    }
+
+    fn latency_stats(&self, verb: &str) -> LatencyStats {
+        let recent = Percentiles::of(&self.recent);
+        LatencyStats {
+            cluster: String::new(),
+            verb: verb.to_string(),
+            count: self.requests,
+            errors: self.errors,
+            avg_ms: self.total_ms / self.requests.max(1) as f64,
+            recent_count: self.recent.count(),
+            p50_ms: recent.p50_ms,
+            p95_ms: recent.p95_ms,
+            p99_ms: recent.p99_ms,
+            all_time: Percentiles::of(&self.all_time),
+        }
     }
 }
 
@@ -677,6 +911,84 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(95)).await;
         assert_eq!(monitor.memory_warnings(), 0);
         task.abort();
+    }
+
+    #[test]
+    fn plugin_calls_count_per_plugin_and_verb() {
+        let monitor = Monitor::new();
+        monitor.record_plugin_call("fixer", CallVerb::Patch, true);
+        monitor.record_plugin_call("audit", CallVerb::List, true);
+        monitor.record_plugin_call("audit", CallVerb::List, false);
+        monitor.record_plugin_call("audit", CallVerb::Get, false);
+
+        let snapshot = monitor.snapshot(PoolStats::default(), ConfigStats::default());
+        let calls: Vec<(&str, &str, u64, u64)> = snapshot
+            .plugin_calls
+            .iter()
+            .map(|calls| {
+                (
+                    calls.plugin.as_str(),
+                    calls.verb.as_str(),
+                    calls.count,
+                    calls.errors,
+                )
+            })
+            .collect();
+        assert_eq!(
+            calls,
+            [
+                ("audit", "get", 1, 1),
+                ("audit", "list", 2, 1),
+                ("fixer", "patch", 1, 0)
+            ]
+        );
+
+        let scoped = snapshot.scoped("audit", |_| true, PoolStats::default());
+        assert_eq!(scoped.plugin_calls.len(), 2);
+        assert!(
+            scoped
+                .plugin_calls
+                .iter()
+                .all(|calls| calls.plugin == "audit")
+        );
+    }
+
+    #[test]
+    fn call_verb_from_method() {
+        assert_eq!(CallVerb::from_method("GET"), Some(CallVerb::Get));
+        assert_eq!(CallVerb::from_method("put"), Some(CallVerb::Put));
+        assert_eq!(CallVerb::from_method("Delete"), Some(CallVerb::Delete));
+        assert_eq!(CallVerb::from_method("OPTIONS"), None);
+        assert_eq!(CallVerb::Head.as_str(), "head");
+    }
+
+    #[test]
+    fn verb_latencies_merge_clusters() {
+        let monitor = Monitor::new();
+        let millis = Duration::from_millis;
+        monitor.record("a", "list", millis(1), true);
+        monitor.record("b", "list", millis(500), false);
+        monitor.record("b", "get", millis(10), true);
+
+        let snapshot = monitor.snapshot(PoolStats::default(), ConfigStats::default());
+        let verbs: Vec<&str> = snapshot
+            .verb_latencies
+            .iter()
+            .map(|stats| stats.verb.as_str())
+            .collect();
+        assert_eq!(verbs, ["get", "list"]);
+        let list = &snapshot.verb_latencies[1];
+        assert_eq!(list.cluster, "");
+        assert_eq!(list.count, 2);
+        assert_eq!(list.errors, 1);
+        assert_eq!(list.recent_count, 2);
+        assert_eq!(list.avg_ms, 250.5);
+        assert_eq!(list.p50_ms, 0.96, "the 1 ms request of cluster a");
+        assert_eq!(list.p99_ms, 491.52, "the 500 ms request of cluster b");
+        assert_eq!(list.all_time.p99_ms, 491.52);
+
+        let scoped = snapshot.scoped("audit", |_| true, PoolStats::default());
+        assert!(scoped.verb_latencies.is_empty());
     }
 
     #[test]

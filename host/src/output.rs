@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cluster::Identity;
 use crate::inspect::{Inspection, Kind};
@@ -154,7 +154,7 @@ pub fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String 
 }
 
 /// One cluster of `lazyhost clusters`: its configuration and pool state.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ClusterRow {
     /// Cluster name.
     pub name: String,
@@ -167,7 +167,7 @@ pub struct ClusterRow {
     /// Server version, once the client has started.
     pub version: Option<String>,
     /// `not-started`, `starting`, `ready`, `failed` or `evicted`.
-    pub state: &'static str,
+    pub state: String,
     /// The state in words, with the error of a failed start.
     pub detail: String,
     /// Seconds since the live client was built.
@@ -181,6 +181,19 @@ pub struct ClusterRow {
 }
 
 impl ClusterRow {
+    /// Returns the row of every cluster of `pool`, in inventory order.
+    pub fn of_pool(pool: &crate::cluster::KubePool) -> Vec<Self> {
+        pool.states()
+            .into_iter()
+            .map(|(cluster, state)| {
+                let version = pool
+                    .peek(&cluster.name)
+                    .map(|client| client.version().git_version.clone());
+                Self::new(&cluster, state, version)
+            })
+            .collect()
+    }
+
     /// Builds the row of `cluster` in `state`.
     pub fn new(cluster: &ClusterConfig, state: ClusterState, version: Option<String>) -> Self {
         let mut row = Self {
@@ -189,7 +202,7 @@ impl ClusterRow {
             server: cluster.server.clone(),
             context: cluster.context.clone(),
             version,
-            state: "not-started",
+            state: "not-started".to_string(),
             detail: "not started".to_string(),
             age_seconds: None,
             idle_seconds: None,
@@ -199,7 +212,7 @@ impl ClusterRow {
         match state {
             ClusterState::NotStarted => {}
             ClusterState::Starting => {
-                (row.state, row.detail) = ("starting", "starting".to_string())
+                (row.state, row.detail) = ("starting".to_string(), "starting".to_string())
             }
             ClusterState::Ready {
                 serial,
@@ -207,7 +220,7 @@ impl ClusterRow {
                 age,
                 idle_for,
             } => {
-                row.state = "ready";
+                row.state = "ready".to_string();
                 row.detail = format!("ready (client {serial})");
                 row.age_seconds = Some(age.as_secs());
                 row.idle_seconds = Some(idle_for.as_secs());
@@ -216,11 +229,11 @@ impl ClusterRow {
             ClusterState::Failed {
                 error, failures, ..
             } => {
-                row.state = "failed";
+                row.state = "failed".to_string();
                 row.detail = format!("failed ({failures} in a row): {error}");
             }
             ClusterState::Evicted(reason) => {
-                row.state = "evicted";
+                row.state = "evicted".to_string();
                 row.detail = match reason {
                     EvictReason::Idle => "evicted (idle)".to_string(),
                     EvictReason::OverCap => "evicted (over max_live)".to_string(),
@@ -345,6 +358,19 @@ pub fn stats_table(snapshot: &Snapshot) -> String {
             snapshot.tls_configs_shared.to_string(),
         ),
         ("policy_denials", snapshot.policy_denials.to_string()),
+        (
+            "plugin_compilations",
+            snapshot.plugin_compilations.to_string(),
+        ),
+        ("plugin_cache_hits", snapshot.plugin_cache_hits.to_string()),
+        (
+            "instance_allocator",
+            if snapshot.instance_allocator.is_empty() {
+                "-".to_string()
+            } else {
+                snapshot.instance_allocator.clone()
+            },
+        ),
     ]
     .map(|(key, value)| [key.to_string(), value]);
     let widths = column_widths(&[String::new(), String::new()], &figures);
@@ -372,6 +398,22 @@ pub fn stats_table(snapshot: &Snapshot) -> String {
             .collect();
         text.push_str("\nrecorded by plugins:\n");
         text.push_str(&table(latency_header("PLUGIN/CLUSTER"), &rows));
+    }
+    if !snapshot.plugin_calls.is_empty() {
+        let rows: Vec<[String; 4]> = snapshot
+            .plugin_calls
+            .iter()
+            .map(|calls| {
+                [
+                    calls.plugin.clone(),
+                    calls.verb.clone(),
+                    calls.count.to_string(),
+                    calls.errors.to_string(),
+                ]
+            })
+            .collect();
+        text.push_str("\nhost calls of plugins:\n");
+        text.push_str(&table(["PLUGIN", "VERB", "COUNT", "ERRORS"], &rows));
     }
     text
 }
@@ -584,7 +626,7 @@ mod tests {
     use super::*;
     use crate::inspect::{Item, Kind};
     use crate::manifest::Manifest;
-    use crate::monitor::{LatencyStats, Percentiles};
+    use crate::monitor::{LatencyStats, Percentiles, PluginCalls};
     use crate::policy::Request;
     use crate::run::Summary;
 
@@ -823,7 +865,11 @@ no exports
             perf_error_count: 1,
             perf_success_rate: 100.0 * 11.0 / 12.0,
             perf_avg_response_time_ms: 2.5,
-            latencies: vec![latency],
+            latencies: vec![latency.clone()],
+            verb_latencies: vec![LatencyStats {
+                cluster: String::new(),
+                ..latency
+            }],
             lazy_total_clusters: 3,
             lazy_initialized_clusters: 1,
             lazy_idle_clusters: 0,
@@ -838,6 +884,10 @@ no exports
             tls_configs_shared: 2,
             policy_denials: 3,
             plugin_latencies: Vec::new(),
+            plugin_calls: Vec::new(),
+            plugin_compilations: 0,
+            plugin_cache_hits: 0,
+            instance_allocator: String::new(),
         }
     }
 
@@ -864,6 +914,9 @@ http_credential_refreshes  1
 tls_configs_built          1
 tls_configs_shared         2
 policy_denials             3
+plugin_compilations        0
+plugin_cache_hits          0
+instance_allocator         -
 
 CLUSTER  VERB  COUNT  ERRORS  AVG MS  RECENT  P50 MS  P95 MS  P99 MS  ALL P50 MS  ALL P95 MS  ALL P99 MS
 sim-1    list  12     1       2.500   4       1.152   3.584   3.584   0.960       13.312      13.312
@@ -877,9 +930,62 @@ sim-1    list  12     1       2.500   4       1.152   3.584   3.584   0.960     
         snapshot.latencies.clear();
         let text = stats_table(&snapshot);
         assert!(
-            text.ends_with("policy_denials             3\n\nno requests recorded\n"),
+            text.ends_with("instance_allocator         -\n\nno requests recorded\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn stats_table_shows_runtime_and_host_calls() {
+        let mut snapshot = snapshot().with_runtime(3, 2, "pooling");
+        snapshot.plugin_calls = vec![
+            PluginCalls {
+                plugin: "audit".to_string(),
+                verb: "list".to_string(),
+                count: 7,
+                errors: 1,
+            },
+            PluginCalls {
+                plugin: "fixer".to_string(),
+                verb: "patch".to_string(),
+                count: 2,
+                errors: 0,
+            },
+        ];
+        let text = stats_table(&snapshot);
+        assert!(text.contains("\nplugin_compilations        3\n"), "{text}");
+        assert!(text.contains("\nplugin_cache_hits          2\n"), "{text}");
+        assert!(
+            text.contains("\ninstance_allocator         pooling\n"),
+            "{text}"
+        );
+        let calls = "\
+host calls of plugins:
+PLUGIN  VERB   COUNT  ERRORS
+audit   list   7      1
+fixer   patch  2      0
+";
+        assert!(text.ends_with(calls), "{text}");
+
+        let value: serde_json::Value = serde_json::from_str(&stats_json(&snapshot)).unwrap();
+        assert_eq!(value["plugin_calls"][0]["plugin"], "audit");
+        assert_eq!(value["plugin_calls"][0]["count"], 7);
+        assert_eq!(value["plugin_calls"][0]["errors"], 1);
+        assert_eq!(value["plugin_compilations"], 3);
+        assert_eq!(value["instance_allocator"], "pooling");
+    }
+
+    #[test]
+    fn snapshot_round_trips_through_json() {
+        let mut snapshot = snapshot().with_runtime(1, 0, "on-demand");
+        // serde_json parses floats to within one unit in the last place
+        // unless its float_roundtrip feature is on, so this rate is exact.
+        snapshot.perf_success_rate = 91.5;
+        let parsed: Snapshot = serde_json::from_str(&stats_json(&snapshot)).unwrap();
+        assert_eq!(parsed, snapshot);
+        let verb = &serde_json::to_value(&snapshot).unwrap()["verb_latencies"][0];
+        assert!(verb.get("cluster").is_none(), "{verb}");
+        assert_eq!(verb["verb"], "list");
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::cluster::{
 };
 use crate::discovery::ResourceType;
 use crate::inventory::ClusterConfig;
-use crate::monitor::{ConfigStats, LatencyStats, Monitor};
+use crate::monitor::{CallVerb, ConfigStats, LatencyStats, Monitor};
 use crate::policy::{Access, Denial, Policy, Verb};
 use crate::pool::{ClusterState, PoolStats};
 
@@ -421,6 +421,248 @@ impl client::Host for HostState {
         path: String,
         body: Option<String>,
     ) -> Result<types::HttpResponse, types::Error> {
+        let verb = CallVerb::from_method(&method);
+        let result = self.raw_request(cluster, method, path, body).await;
+        if let Some(verb) = verb {
+            let success = matches!(&result, Ok(response) if response.status < 400);
+            self.count_call(verb, success);
+        }
+        result
+    }
+}
+
+impl HostState {
+    /// Counts one host call of this plugin with `verb`.
+    fn count_call(&self, verb: CallVerb, success: bool) {
+        self.context
+            .monitor
+            .record_plugin_call(&self.plugin, verb, success);
+    }
+}
+
+impl kube_client::Host for HostState {
+    async fn list(
+        &mut self,
+        cluster: String,
+        resource: String,
+        options: kube_client::ListOptions,
+    ) -> Result<String, types::Error> {
+        let result = self.typed_list(cluster, resource, options).await;
+        self.count_call(CallVerb::List, result.is_ok());
+        result
+    }
+
+    async fn get(
+        &mut self,
+        cluster: String,
+        resource: String,
+        namespace: Option<String>,
+        name: String,
+    ) -> Result<String, types::Error> {
+        let result = self.typed_get(cluster, resource, namespace, name).await;
+        self.count_call(CallVerb::Get, result.is_ok());
+        result
+    }
+
+    async fn create(
+        &mut self,
+        cluster: String,
+        resource: String,
+        namespace: Option<String>,
+        object: String,
+    ) -> Result<String, types::Error> {
+        let result = self
+            .typed_create(cluster, resource, namespace, object)
+            .await;
+        self.count_call(CallVerb::Create, result.is_ok());
+        result
+    }
+
+    async fn patch(
+        &mut self,
+        cluster: String,
+        resource: String,
+        namespace: Option<String>,
+        name: String,
+        patch: String,
+    ) -> Result<String, types::Error> {
+        let result = self
+            .typed_patch(cluster, resource, namespace, name, patch)
+            .await;
+        self.count_call(CallVerb::Patch, result.is_ok());
+        result
+    }
+
+    async fn delete(
+        &mut self,
+        cluster: String,
+        resource: String,
+        namespace: Option<String>,
+        name: String,
+    ) -> Result<(), types::Error> {
+        let result = self.typed_delete(cluster, resource, namespace, name).await;
+        self.count_call(CallVerb::Delete, result.is_ok());
+        result
+    }
+}
+
+impl HostState {
+    /// Checks the typed `list` call against the policy and sends it.
+    async fn typed_list(
+        &mut self,
+        cluster: String,
+        resource: String,
+        options: kube_client::ListOptions,
+    ) -> Result<String, types::Error> {
+        let client = checkout(Arc::clone(&self.context), &cluster, "list").await?;
+        let list = ("list", Verb::Read);
+        let namespace = options.namespace.as_deref();
+        authorize_typed(&self.context, &client, &cluster, list, &resource, namespace)?;
+        let options = ListOptions {
+            namespace: options.namespace,
+            label_selector: options.label_selector,
+            field_selector: options.field_selector,
+            limit: options.limit,
+            continue_token: options.continue_token,
+        };
+        client.list(&resource, &options).await.map_err(to_wit_error)
+    }
+
+    /// Checks the typed `get` call against the policy and sends it.
+    async fn typed_get(
+        &mut self,
+        cluster: String,
+        resource: String,
+        namespace: Option<String>,
+        name: String,
+    ) -> Result<String, types::Error> {
+        let client = checkout(Arc::clone(&self.context), &cluster, "get").await?;
+        let get = ("get", Verb::Read);
+        authorize_typed(
+            &self.context,
+            &client,
+            &cluster,
+            get,
+            &resource,
+            namespace.as_deref(),
+        )?;
+        let object = ObjectRef {
+            resource: &resource,
+            namespace: namespace.as_deref(),
+            name: &name,
+        };
+        client.get(&object).await.map_err(to_wit_error)
+    }
+
+    /// Checks the typed `create` call against the policy and sends it.
+    async fn typed_create(
+        &mut self,
+        cluster: String,
+        resource: String,
+        namespace: Option<String>,
+        object: String,
+    ) -> Result<String, types::Error> {
+        self.check_body(&cluster, &format!("create {resource}"), &object)?;
+        let client = checkout(Arc::clone(&self.context), &cluster, "create").await?;
+        let in_object = serde_json::from_str::<serde_json::Value>(&object)
+            .ok()
+            .and_then(|value| value["metadata"]["namespace"].as_str().map(str::to_string));
+        let target = namespace.clone().or(in_object);
+        let create = ("create", Verb::Write);
+        let qualified = authorize_typed(
+            &self.context,
+            &client,
+            &cluster,
+            create,
+            &resource,
+            target.as_deref(),
+        )?;
+        let result = client
+            .create(&resource, namespace.as_deref(), &object)
+            .await;
+        let name = serde_json::from_str::<serde_json::Value>(&object)
+            .ok()
+            .and_then(|value| {
+                let metadata = &value["metadata"];
+                let name = metadata["name"]
+                    .as_str()
+                    .or(metadata["generateName"].as_str());
+                name.map(str::to_string)
+            });
+        let write = typed_write(&cluster, "create", qualified, target, name);
+        self.audit(write, outcome(&result));
+        result.map_err(to_wit_error)
+    }
+
+    /// Checks the typed `patch` call against the policy and sends it.
+    async fn typed_patch(
+        &mut self,
+        cluster: String,
+        resource: String,
+        namespace: Option<String>,
+        name: String,
+        patch: String,
+    ) -> Result<String, types::Error> {
+        self.check_body(&cluster, &format!("patch {resource} {name}"), &patch)?;
+        let client = checkout(Arc::clone(&self.context), &cluster, "patch").await?;
+        let patch_call = ("patch", Verb::Write);
+        let target = namespace.as_deref();
+        let qualified = authorize_typed(
+            &self.context,
+            &client,
+            &cluster,
+            patch_call,
+            &resource,
+            target,
+        )?;
+        let object = ObjectRef {
+            resource: &resource,
+            namespace: namespace.as_deref(),
+            name: &name,
+        };
+        let result = client.patch(&object, &patch).await;
+        let write = typed_write(&cluster, "patch", qualified, namespace, Some(name));
+        self.audit(write, outcome(&result));
+        result.map_err(to_wit_error)
+    }
+
+    /// Checks the typed `delete` call against the policy and sends it.
+    async fn typed_delete(
+        &mut self,
+        cluster: String,
+        resource: String,
+        namespace: Option<String>,
+        name: String,
+    ) -> Result<(), types::Error> {
+        let client = checkout(Arc::clone(&self.context), &cluster, "delete").await?;
+        let delete = ("delete", Verb::Write);
+        let qualified = authorize_typed(
+            &self.context,
+            &client,
+            &cluster,
+            delete,
+            &resource,
+            namespace.as_deref(),
+        )?;
+        let object = ObjectRef {
+            resource: &resource,
+            namespace: namespace.as_deref(),
+            name: &name,
+        };
+        let result = client.delete(&object).await;
+        let write = typed_write(&cluster, "delete", qualified, namespace, Some(name));
+        self.audit(write, outcome(&result));
+        result.map_err(to_wit_error)
+    }
+
+    /// Checks a raw `client.request` against the policy and sends it.
+    async fn raw_request(
+        &mut self,
+        cluster: String,
+        method: String,
+        path: String,
+        body: Option<String>,
+    ) -> Result<types::HttpResponse, types::Error> {
         let mut access = Access::of_raw(&method, &path).map_err(|denial| {
             self.context.monitor.record_denial();
             deny(&cluster, denial)
@@ -471,151 +713,6 @@ impl client::Host for HostState {
         }
         let (status, body) = result.map_err(to_wit_error)?;
         Ok(types::HttpResponse { status, body })
-    }
-}
-
-impl kube_client::Host for HostState {
-    async fn list(
-        &mut self,
-        cluster: String,
-        resource: String,
-        options: kube_client::ListOptions,
-    ) -> Result<String, types::Error> {
-        let client = checkout(Arc::clone(&self.context), &cluster, "list").await?;
-        let list = ("list", Verb::Read);
-        let namespace = options.namespace.as_deref();
-        authorize_typed(&self.context, &client, &cluster, list, &resource, namespace)?;
-        let options = ListOptions {
-            namespace: options.namespace,
-            label_selector: options.label_selector,
-            field_selector: options.field_selector,
-            limit: options.limit,
-            continue_token: options.continue_token,
-        };
-        client.list(&resource, &options).await.map_err(to_wit_error)
-    }
-
-    async fn get(
-        &mut self,
-        cluster: String,
-        resource: String,
-        namespace: Option<String>,
-        name: String,
-    ) -> Result<String, types::Error> {
-        let client = checkout(Arc::clone(&self.context), &cluster, "get").await?;
-        let get = ("get", Verb::Read);
-        authorize_typed(
-            &self.context,
-            &client,
-            &cluster,
-            get,
-            &resource,
-            namespace.as_deref(),
-        )?;
-        let object = ObjectRef {
-            resource: &resource,
-            namespace: namespace.as_deref(),
-            name: &name,
-        };
-        client.get(&object).await.map_err(to_wit_error)
-    }
-
-    async fn create(
-        &mut self,
-        cluster: String,
-        resource: String,
-        namespace: Option<String>,
-        object: String,
-    ) -> Result<String, types::Error> {
-        self.check_body(&cluster, &format!("create {resource}"), &object)?;
-        let client = checkout(Arc::clone(&self.context), &cluster, "create").await?;
-        let in_object = serde_json::from_str::<serde_json::Value>(&object)
-            .ok()
-            .and_then(|value| value["metadata"]["namespace"].as_str().map(str::to_string));
-        let target = namespace.clone().or(in_object);
-        let create = ("create", Verb::Write);
-        let qualified = authorize_typed(
-            &self.context,
-            &client,
-            &cluster,
-            create,
-            &resource,
-            target.as_deref(),
-        )?;
-        let result = client
-            .create(&resource, namespace.as_deref(), &object)
-            .await;
-        let name = serde_json::from_str::<serde_json::Value>(&object)
-            .ok()
-            .and_then(|value| {
-                let metadata = &value["metadata"];
-                let name = metadata["name"]
-                    .as_str()
-                    .or(metadata["generateName"].as_str());
-                name.map(str::to_string)
-            });
-        let write = typed_write(&cluster, "create", qualified, target, name);
-        self.audit(write, outcome(&result));
-        result.map_err(to_wit_error)
-    }
-
-    async fn patch(
-        &mut self,
-        cluster: String,
-        resource: String,
-        namespace: Option<String>,
-        name: String,
-        patch: String,
-    ) -> Result<String, types::Error> {
-        self.check_body(&cluster, &format!("patch {resource} {name}"), &patch)?;
-        let client = checkout(Arc::clone(&self.context), &cluster, "patch").await?;
-        let patch_call = ("patch", Verb::Write);
-        let target = namespace.as_deref();
-        let qualified = authorize_typed(
-            &self.context,
-            &client,
-            &cluster,
-            patch_call,
-            &resource,
-            target,
-        )?;
-        let object = ObjectRef {
-            resource: &resource,
-            namespace: namespace.as_deref(),
-            name: &name,
-        };
-        let result = client.patch(&object, &patch).await;
-        let write = typed_write(&cluster, "patch", qualified, namespace, Some(name));
-        self.audit(write, outcome(&result));
-        result.map_err(to_wit_error)
-    }
-
-    async fn delete(
-        &mut self,
-        cluster: String,
-        resource: String,
-        namespace: Option<String>,
-        name: String,
-    ) -> Result<(), types::Error> {
-        let client = checkout(Arc::clone(&self.context), &cluster, "delete").await?;
-        let delete = ("delete", Verb::Write);
-        let qualified = authorize_typed(
-            &self.context,
-            &client,
-            &cluster,
-            delete,
-            &resource,
-            namespace.as_deref(),
-        )?;
-        let object = ObjectRef {
-            resource: &resource,
-            namespace: namespace.as_deref(),
-            name: &name,
-        };
-        let result = client.delete(&object).await;
-        let write = typed_write(&cluster, "delete", qualified, namespace, Some(name));
-        self.audit(write, outcome(&result));
-        result.map_err(to_wit_error)
     }
 }
 

@@ -20,9 +20,13 @@
 //! - [`plugins`]: loading one version of a plugin;
 //! - [`runs`]: schedules and runs;
 //! - [`schedule`]: intervals and cron expressions;
-//! - [`records`]: the audit file and the run history.
+//! - [`watch`]: the watches of controllers;
+//! - [`records`]: the audit file and the run history;
+//! - [`http`] and [`metrics`]: the endpoints and their Prometheus text.
 
 pub mod folder;
+pub mod http;
+pub mod metrics;
 pub mod plugins;
 pub mod records;
 pub mod runs;
@@ -96,6 +100,9 @@ pub enum ServeError {
     /// The WebAssembly engine could not be set up.
     #[error(transparent)]
     Engine(#[from] crate::plugin::LoadError),
+    /// The HTTP endpoints could not be set up.
+    #[error(transparent)]
+    Http(#[from] http::HttpError),
     /// The signal handlers could not be installed.
     #[error("failed to install the signal handlers: {0}")]
     Signals(std::io::Error),
@@ -141,6 +148,9 @@ impl AuditSink for AuditFile {
 /// the audit file, the engine or the listen address cannot be set up.
 pub async fn serve(options: ServeOptions, loader: Loader) -> Result<(), ServeError> {
     let (config, inventory) = loader().map_err(ServeError::Config)?;
+    http::check_token_required(&options.listen, options.token.as_deref())?;
+    let listener = http::bind(options.listen).await?;
+    let address = listener.local_addr().unwrap_or(options.listen);
     std::fs::read_dir(&options.plugins_dir).map_err(|source| ServeError::PluginsDir {
         path: options.plugins_dir.clone(),
         source,
@@ -187,11 +197,24 @@ pub async fn serve(options: ServeOptions, loader: Loader) -> Result<(), ServeErr
         "daemon started"
     );
 
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(http::serve(
+        listener,
+        Arc::clone(&daemon) as Arc<dyn http::Status>,
+        daemon.options.token.clone(),
+        async move {
+            let _ = http_stopped.await;
+        },
+    ));
+    tracing::info!(%address, "HTTP endpoints listening");
+
     let scanner = tokio::spawn(Arc::clone(&daemon).scan_loop());
     let result = daemon.wait_for_signals().await;
     daemon.shut_down().await;
     scanner.abort();
     janitor.abort();
+    let _ = stop_http.send(());
+    let _ = server.await;
     result
 }
 

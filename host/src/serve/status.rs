@@ -1,4 +1,5 @@
-//! What the daemon shows of itself: the plugins view of `/plugins`.
+//! What the daemon shows of itself through its endpoints: readiness,
+//! statistics, clusters, metrics and the plugins view of `/plugins`.
 
 use std::sync::atomic::Ordering;
 
@@ -6,8 +7,12 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::Daemon;
+use super::http::Status;
+use super::metrics::{ClusterSeries, MetricsInput, PluginMetrics};
 use super::plugins::{Failure, Kind, Loaded, Slot, rfc3339};
 use super::records::RunRecord;
+use crate::monitor::{ConfigStats, Snapshot};
+use crate::output::ClusterRow;
 
 /// One plugin as `/plugins` shows it.
 #[derive(Serialize)]
@@ -113,4 +118,87 @@ fn version_view(loaded: &Loaded) -> Value {
         "limits": loaded.options.limits.summary(),
         "watches": watches,
     })
+}
+
+impl Status for Daemon {
+    fn ready(&self) -> Result<(), String> {
+        if *self.stopping.borrow() {
+            return Err("shutting down".to_string());
+        }
+        if !self.scanned.load(Ordering::Relaxed) {
+            return Err("the plugins present at start are still loading".to_string());
+        }
+        Ok(())
+    }
+
+    fn stats(&self) -> Snapshot {
+        let config = ConfigStats::from_inventory(&self.pool.inventory());
+        self.monitor
+            .snapshot(self.pool.stats(), config)
+            .with_runtime(
+                self.runtime.compilations(),
+                self.runtime.cache_hits(),
+                self.runtime.allocator().as_str(),
+            )
+    }
+
+    fn clusters(&self) -> Vec<ClusterRow> {
+        ClusterRow::of_pool(&self.pool)
+    }
+
+    fn plugins(&self) -> Value {
+        self.plugins_json()
+    }
+
+    fn metrics(&self) -> MetricsInput {
+        let config = self.config();
+        let serve = &config.serve;
+        let inventory = self.pool.inventory();
+        // The selector was checked when the configuration was read.
+        let cluster_series = ClusterSeries::select(
+            &inventory,
+            serve.metrics_clusters.as_deref(),
+            serve.metrics_max_clusters,
+        )
+        .unwrap_or_else(|_| ClusterSeries::from_names([], 0));
+        let plugins = self
+            .slots
+            .lock()
+            .iter()
+            .map(|(name, slot)| plugin_metrics(name, slot))
+            .collect();
+        MetricsInput {
+            snapshot: self.stats(),
+            pool: self.pool.stats(),
+            plugins,
+            cluster_series,
+        }
+    }
+}
+
+/// Reads the metrics of one plugin from its counters and watches.
+fn plugin_metrics(name: &str, slot: &Slot) -> PluginMetrics {
+    let counters = &slot.counters;
+    let read = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
+    let watch_events = slot
+        .loaded
+        .as_deref()
+        .map_or(0, |loaded| match &loaded.kind {
+            Kind::Controller { watches, .. } => watches
+                .lock()
+                .as_ref()
+                .map_or(0, |watches| watches.counts().events_delivered),
+            Kind::Job(_) => 0,
+        });
+    PluginMetrics {
+        name: name.to_string(),
+        loaded: slot.loaded.is_some(),
+        load_failures: read(&counters.load_failures),
+        runs_ok: read(&counters.runs_ok),
+        runs_error: read(&counters.runs_error),
+        invocations_ok: read(&counters.invocations_ok),
+        invocations_error: read(&counters.invocations_error),
+        invocation_seconds_sum: read(&counters.invocation_micros) as f64 / 1e6,
+        watch_events,
+    }
 }
