@@ -405,3 +405,175 @@ async fn sighup_reloads_the_configuration_and_every_plugin() {
     assert_eq!(daemon.get("/healthz").0, 200);
     fleet.shutdown().await;
 }
+
+/// Polls `/clusters` until cluster `name` is in a state `check` accepts.
+fn wait_for_cluster(daemon: &mut Daemon, name: &str, check: impl Fn(&str) -> bool) {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let clusters = daemon.get_json("/clusters");
+        let state = clusters["clusters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row["name"] == name)
+            .and_then(|row| row["state"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        if check(&state) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "cluster `{name}` stayed `{state}`: {clusters:#}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Returns how many requests the simulator counted for `verb_path`, such
+/// as `list /api/v1/configmaps`.
+fn requests(fleet: &lazyhost::sim::Fleet, cluster: &str, verb_path: &str) -> u64 {
+    let counts = fleet.counts(cluster).unwrap();
+    counts
+        .requests_by_verb_path
+        .get(verb_path)
+        .copied()
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_controller_reacts_through_its_watch_and_keeps_its_clusters() {
+    use k8s_openapi::api::core::v1::ConfigMap;
+
+    let fleet = start_fleet(3).await;
+    let folder = tempfile::tempdir().unwrap();
+    // Idle clients go after a second, so the unwatched sim-3 is evicted
+    // while the watched sim-1 and sim-2 stay.
+    let rest = "[pool]\nmax_idle = \"1s\"\nidle_threshold = \"1s\"\n\
+                [plugins.stamp]\nallow = [\"write\"]\nclusters = [\"sim-1\", \"sim-2\"]\n\
+                [plugins.audit]\nevery = \"1h\"\nclusters = [\"sim-3\"]\n";
+    let mut daemon = Daemon::start(folder.path(), &fleet_config(folder.path(), &fleet, rest));
+    drop_plugin(&daemon.plugins_dir(), &plugin("config_stamp"), "stamp");
+    let entry = daemon.wait_for_plugin("stamp", "watching", |entry| {
+        let watches = &entry["version"]["watches"]["watches"];
+        watches.as_array().is_some_and(|watches| {
+            watches.len() == 2
+                && watches
+                    .iter()
+                    .all(|watch| watch["state"]["state"] == "running")
+        })
+    });
+    assert_eq!(entry["version"]["world"], "controller");
+    assert!(entry["version"]["schedule"].is_null());
+
+    let options = kube::config::KubeConfigOptions {
+        context: Some("sim-1".to_string()),
+        ..Default::default()
+    };
+    let config = kube::Config::from_custom_kubeconfig(fleet.kubeconfig(), &options)
+        .await
+        .unwrap();
+    let config_maps: kube::Api<ConfigMap> =
+        kube::Api::namespaced(kube::Client::try_from(config).unwrap(), "default");
+    let object: ConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "stamp-me", "labels": {"lazyhost.dev/stamp": "true"}},
+        "data": {"key": "value"},
+    }))
+    .unwrap();
+    config_maps
+        .create(&Default::default(), &object)
+        .await
+        .unwrap();
+
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let current = config_maps.get("stamp-me").await.unwrap();
+        let annotations = current.metadata.annotations.unwrap_or_default();
+        if annotations
+            .get("lazyhost.dev/stamped-by")
+            .map(String::as_str)
+            == Some("config-stamp")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never stamped:\n{}",
+            daemon.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // It reacted through the watch: one list per cluster, then watches,
+    // and the write went to sim-1 alone.
+    for cluster in ["sim-1", "sim-2"] {
+        assert_eq!(
+            requests(&fleet, cluster, "list /api/v1/configmaps"),
+            1,
+            "{cluster}"
+        );
+        let counts = fleet.counts(cluster).unwrap();
+        assert!(counts.requests_by_verb.get("watch").copied().unwrap_or(0) >= 1);
+        assert_eq!(counts.watches_open, 1, "{cluster}");
+    }
+    assert_eq!(
+        requests(
+            &fleet,
+            "sim-1",
+            "patch /api/v1/namespaces/default/configmaps/stamp-me"
+        ),
+        1
+    );
+    let sim_2 = fleet.counts("sim-2").unwrap();
+    assert_eq!(sim_2.requests_by_verb.get("patch"), None, "{sim_2:?}");
+    let audit = std::fs::read_to_string(folder.path().join("state/audit.jsonl")).unwrap();
+    let line: Value = serde_json::from_str(audit.lines().next().unwrap()).unwrap();
+    assert_eq!(line["plugin"], "stamp");
+    assert_eq!(line["cluster"], "sim-1");
+    assert_eq!(line["verb"], "patch");
+    assert_eq!(line["name"], "stamp-me");
+
+    // The unwatched cluster is evicted when idle; the watched ones are not.
+    drop_plugin(&daemon.plugins_dir(), &plugin("pod_audit"), "audit");
+    wait_for_cluster(&mut daemon, "sim-3", |state| state.starts_with("evicted"));
+    for cluster in ["sim-1", "sim-2"] {
+        wait_for_cluster(&mut daemon, cluster, |state| state == "ready");
+    }
+
+    // The metrics parse, and count the controller's events and host calls.
+    let (status, text) = daemon.get("/metrics");
+    assert_eq!(status, 200);
+    let lines = text.lines().map(|line| Ok(line.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("valid Prometheus text");
+    let sample = |name: &str, plugin: &str| {
+        scrape
+            .samples
+            .iter()
+            .find(|sample| sample.metric == name && sample.labels.get("plugin") == Some(plugin))
+            .map(|sample| match sample.value {
+                prometheus_parse::Value::Counter(value)
+                | prometheus_parse::Value::Gauge(value)
+                | prometheus_parse::Value::Untyped(value) => value,
+                _ => f64::NAN,
+            })
+    };
+    assert!(sample("lazyhost_plugin_watch_events_total", "stamp").unwrap() >= 1.0);
+    assert_eq!(sample("lazyhost_plugin_loaded", "stamp"), Some(1.0));
+    assert_eq!(sample("lazyhost_plugin_loaded", "audit"), Some(1.0));
+
+    // Unloading the controller closes its watches.
+    std::fs::remove_file(daemon.plugins_dir().join("stamp.wasm")).unwrap();
+    let deadline = Instant::now() + DEADLINE;
+    while ["sim-1", "sim-2"]
+        .iter()
+        .any(|cluster| fleet.counts(cluster).unwrap().watches_open > 0)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "watches stayed open:\n{}",
+            daemon.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    fleet.shutdown().await;
+}

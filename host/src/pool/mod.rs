@@ -556,7 +556,7 @@ impl<F: ClientFactory> Pool<F> {
             if now.saturating_duration_since(live.last_access) <= max_idle || entry.is_held() {
                 continue;
             }
-            tracing::debug!(cluster = %entry.cluster().name, serial = live.serial, "evicting idle client");
+            tracing::info!(cluster = %entry.cluster().name, serial = live.serial, reason = "idle", "client evicted");
             *state = State::Evicted(EvictReason::Idle);
             evicted += 1;
         }
@@ -719,7 +719,7 @@ impl<C: Clone> PoolInner<C> {
 
             let mut state = entry.state.lock();
             if matches!(&*state, State::Ready(_)) {
-                tracing::debug!(cluster = %entry.cluster().name, max_live, "evicting least recently used client");
+                tracing::info!(cluster = %entry.cluster().name, max_live, reason = "over max_live", "client evicted");
                 *state = State::Evicted(EvictReason::OverCap);
                 self.counters
                     .evicted_over_cap
