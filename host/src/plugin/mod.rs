@@ -414,7 +414,7 @@ impl PluginRuntime {
             from_cache = cached,
             allocator = %backend.allocator,
             elapsed = ?started.elapsed(),
-            "compiled plugin"
+            "loaded plugin"
         );
         Ok((component, backend))
     }
