@@ -49,9 +49,9 @@ fn pod_audit_fits_the_plugin_world() {
 
     let imports = names(&document["imports"]);
     for interface in [
-        "lazyhost:plugin/client@0.1.0",
-        "lazyhost:plugin/kube-client@0.1.0",
-        "lazyhost:plugin/stats@0.1.0",
+        "lazyhost:plugin/client@1.1.0",
+        "lazyhost:plugin/kube-client@1.1.0",
+        "lazyhost:plugin/stats@1.1.0",
     ] {
         assert!(imports.contains(&interface), "{imports:?}");
     }
@@ -94,7 +94,7 @@ fn table_lists_digest_and_items() {
         "plugin world:    fits\n".to_string(),
         "manifest:        none\n".to_string(),
         "granted:         read-only; every namespace; no Secrets\n".to_string(),
-        "lazyhost:plugin/kube-client@0.1.0  instance\n".to_string(),
+        "lazyhost:plugin/kube-client@1.1.0  instance\n".to_string(),
         "\nEXPORT  KIND\nrun     function\n".to_string(),
     ] {
         assert!(text.contains(&line), "missing {line:?} in\n{text}");

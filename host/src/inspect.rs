@@ -41,7 +41,7 @@ pub enum Kind {
 /// One import or export.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Item {
-    /// The name, such as `lazyhost:plugin/kube-client@0.1.0` or `run`.
+    /// The name, such as `lazyhost:plugin/kube-client@1.1.0` or `run`.
     /// A core module's import is named `module::name`.
     pub name: String,
     /// The item's kind. In a component it is `instance`, `function`,

@@ -751,7 +751,7 @@ dry run: writes are sent as server-side dry runs, so nothing is stored
             sha256: "ab".repeat(32),
             kind: Kind::Component,
             imports: vec![Item {
-                name: "lazyhost:plugin/kube-client@0.1.0".to_string(),
+                name: "lazyhost:plugin/kube-client@1.1.0".to_string(),
                 kind: "instance",
             }],
             exports: Vec::new(),
@@ -795,7 +795,7 @@ dry run:                    writes are server-side dry runs
 limits:                     timeout 1m
 
 IMPORT                             KIND
-lazyhost:plugin/kube-client@0.1.0  instance
+lazyhost:plugin/kube-client@1.1.0  instance
 
 no exports
 ",

@@ -11,7 +11,7 @@ wit_bindgen::generate!({
         }
 
         world plugin-with-vault {
-            include lazyhost:plugin/plugin@0.1.0;
+            include lazyhost:plugin/plugin@1.1.0;
             import keys;
         }
     ",
