@@ -240,7 +240,7 @@ fn runs_of(entry: &Value) -> &Vec<Value> {
 async fn plugins_are_loaded_replaced_refused_and_removed_while_the_daemon_runs() {
     let fleet = start_fleet(2).await;
     let folder = tempfile::tempdir().unwrap();
-    let config = fleet_config(folder.path(), &fleet, "[plugins.audit]\nevery = \"1h\"\n");
+    let config = fleet_config(folder.path(), &fleet, "[plugins.audit]\nevery = \"2s\"\n");
     let mut daemon = Daemon::start(folder.path(), &config);
     let plugins = daemon.plugins_dir();
 
@@ -248,12 +248,12 @@ async fn plugins_are_loaded_replaced_refused_and_removed_while_the_daemon_runs()
     drop_plugin(&plugins, &plugin("pod_audit"), "audit");
     let first_digest = format!("sha256:{}", digest_of(&plugin("pod_audit")));
     let entry = daemon.wait_for_plugin("audit", "run once", |entry| {
-        entry["state"] == "loaded" && runs_of(entry).len() == 1
+        entry["state"] == "loaded" && !runs_of(entry).is_empty()
     });
     assert_eq!(entry["version"]["digest"], first_digest);
-    assert_eq!(entry["version"]["schedule"], "every 1h");
+    assert_eq!(entry["version"]["schedule"], "every 2s");
     assert_eq!(entry["version"]["world"], "plugin");
-    let run = &runs_of(&entry)[0];
+    let run = runs_of(&entry).last().unwrap();
     assert_eq!(run["trigger"], "schedule");
     assert_eq!(run["ok"], 2, "{run:#}");
     let clusters: Vec<&str> = run["results"]
@@ -264,16 +264,15 @@ async fn plugins_are_loaded_replaced_refused_and_removed_while_the_daemon_runs()
         .collect();
     assert_eq!(clusters, ["sim-1", "sim-2"]);
 
-    // Replaced: the new version runs, with its own digest.
+    // Replaced: the new version runs on the same schedule, with its own
+    // digest.
     drop_plugin(&plugins, &plugin("api_tour"), "audit");
-    let second_digest = format!("sha256:{}", digest_of(&plugin("api_tour")));
-    let entry = daemon.wait_for_plugin("audit", "reloaded", |entry| {
-        entry["version"]["digest"] == second_digest.as_str() && runs_of(entry).len() == 2
+    let second = digest_of(&plugin("api_tour"));
+    let second_digest = format!("sha256:{second}");
+    daemon.wait_for_plugin("audit", "reloaded and run", |entry| {
+        entry["version"]["digest"] == second_digest.as_str()
+            && runs_of(entry)[0]["digest"] == second.as_str()
     });
-    assert_eq!(
-        runs_of(&entry)[0]["digest"],
-        second_digest.trim_start_matches("sha256:")
-    );
 
     // A broken file is reported, and the version already loaded keeps running.
     std::fs::write(plugins.join(".audit.part"), b"\0asm\x0d\0\x01\0broken").unwrap();
@@ -289,7 +288,15 @@ async fn plugins_are_loaded_replaced_refused_and_removed_while_the_daemon_runs()
     // Removed: unloaded, and its runs are still served from the history.
     std::fs::remove_file(plugins.join("audit.wasm")).unwrap();
     let entry = daemon.wait_for_plugin("audit", "unloaded", |entry| entry["state"] == "unloaded");
-    assert_eq!(runs_of(&entry).len(), 2);
+    let digests: Vec<&str> = runs_of(&entry)
+        .iter()
+        .map(|run| run["digest"].as_str().unwrap())
+        .collect();
+    assert!(digests.contains(&second.as_str()), "{digests:?}");
+    assert!(
+        digests.contains(&first_digest.trim_start_matches("sha256:")),
+        "{digests:?}"
+    );
     assert!(daemon.log().contains("plugin unloaded"));
     fleet.shutdown().await;
 }
@@ -397,6 +404,40 @@ async fn sighup_reloads_the_configuration_and_every_plugin() {
         entry["version"]["schedule"] == "every 1h" && runs_of(entry).len() == 1
     });
     assert_eq!(runs_of(&entry)[0]["ok"], 1);
+
+    // Another SIGHUP with the same configuration reloads the plugin but
+    // keeps its rhythm: the next run is an hour after the first.
+    daemon.signal("HUP");
+    daemon.wait_for_log("plugin reloaded", |_| Some(()));
+    let entry = daemon.wait_for_plugin("audit", "reloaded", |entry| !entry["version"].is_null());
+    assert_eq!(runs_of(&entry).len(), 1, "{entry:#}");
+    let next = entry["version"]["next_run"].as_str().unwrap();
+    let next = humantime::parse_rfc3339(next).unwrap();
+    let ahead = next.duration_since(std::time::SystemTime::now()).unwrap();
+    assert!(
+        ahead > Duration::from_secs(30 * 60),
+        "next run in {ahead:?}"
+    );
+
+    // A narrowed allowlist unloads the running version.
+    let revoked = format!(
+        "[serve]\nallowed_digests = [\"sha256:{}\"]\n[plugins.audit]\nevery = \"1h\"\n",
+        "0".repeat(64)
+    );
+    std::fs::write(
+        folder.path().join("lazyhost.toml"),
+        fleet_config(folder.path(), &fleet, &revoked),
+    )
+    .unwrap();
+    daemon.signal("HUP");
+    let entry = daemon.wait_for_plugin("audit", "unloaded", |entry| entry["state"] == "failed");
+    let message = entry["last_error"]["message"].as_str().unwrap();
+    assert!(message.contains("serve.allowed_digests"), "{message}");
+    assert!(
+        daemon
+            .log()
+            .contains("no longer allows the running version")
+    );
 
     // A broken configuration is refused and the previous one stays.
     std::fs::write(folder.path().join("lazyhost.toml"), "[pool\n").unwrap();

@@ -77,6 +77,9 @@ mod serve;
 
 pub use serve::{DEFAULT_LISTEN, DEFAULT_STATE_DIR, ServeSection};
 
+/// The longest interval of `every`.
+const MAX_EVERY: Duration = Duration::from_secs(366 * 24 * 3600);
+
 /// The file read when `--config` is not given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "lazyhost.toml";
 
@@ -341,6 +344,12 @@ impl PluginSection {
         {
             return Err(format!(
                 "key `plugins.{name}.every`: must be at least one second, such as 30s or 5m"
+            ));
+        }
+        if self.every.is_some_and(|every| every > MAX_EVERY) {
+            return Err(format!(
+                "key `plugins.{name}.every`: must be at most 366 days; use `cron` for a yearly \
+                 schedule"
             ));
         }
         if let Some(cron) = &self.cron {

@@ -663,7 +663,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// Reads the bearer token from `path`: its first line, trimmed.
+/// Reads the bearer token from `path`: its first line that is not blank,
+/// trimmed.
 fn read_token(path: &std::path::Path) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(path).with_context(|| {
         format!(
@@ -671,13 +672,12 @@ fn read_token(path: &std::path::Path) -> anyhow::Result<String> {
             path.display()
         )
     })?;
-    let token = text.lines().next().unwrap_or_default().trim();
-    if token.is_empty() {
+    let Some(token) = text.lines().map(str::trim).find(|line| !line.is_empty()) else {
         bail!(
-            "the token file `{}` is empty: write the bearer token on its first line",
+            "the token file `{}` is empty: write the bearer token in it, on one line",
             path.display()
         );
-    }
+    };
     Ok(token.to_string())
 }
 

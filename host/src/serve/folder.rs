@@ -69,6 +69,8 @@ struct Seen {
     pending: Version,
     /// The version last reported as ready.
     reported: Option<Version>,
+    /// Whether to report the file again even if it has not changed.
+    again: bool,
 }
 
 /// The state of a scanned plugins folder.
@@ -146,6 +148,7 @@ impl Folder {
                     path,
                     pending: version,
                     reported: None,
+                    again: false,
                 };
                 self.seen.insert(name, seen);
                 continue;
@@ -153,8 +156,9 @@ impl Folder {
             let steady = seen.pending == version;
             seen.pending = version;
             seen.path = path;
-            if steady && seen.reported != Some(version) {
+            if steady && (seen.reported != Some(version) || seen.again) {
                 seen.reported = Some(version);
+                seen.again = false;
                 changes.push(Change::Ready {
                     name,
                     path: seen.path.clone(),
@@ -165,19 +169,12 @@ impl Folder {
         Ok(changes)
     }
 
-    /// Forgets the version reported for `name`, so the next scan reports
-    /// the file again even if it did not change: used to reload every
-    /// plugin after the configuration changed.
-    pub fn forget(&mut self, name: &str) {
-        if let Some(seen) = self.seen.get_mut(name) {
-            seen.reported = None;
-        }
-    }
-
-    /// Forgets every reported version; see [`Folder::forget`].
-    pub fn forget_all(&mut self) {
+    /// Makes the next scan report every file again even if it did not
+    /// change: used to reload every plugin after the configuration
+    /// changed. A file removed before that scan is reported as removed.
+    pub fn reload_all(&mut self) {
         for seen in self.seen.values_mut() {
-            seen.reported = None;
+            seen.again = true;
         }
     }
 }
@@ -280,13 +277,25 @@ mod tests {
     }
 
     #[test]
-    fn forgetting_a_plugin_reports_it_again() {
+    fn a_file_removed_before_a_reload_is_reported_removed() {
         let dir = tempfile::tempdir().unwrap();
         let mut folder = Folder::new(dir.path().to_path_buf());
         write(dir.path(), "audit.wasm", b"\0asm");
         folder.scan().unwrap();
         folder.scan().unwrap();
-        folder.forget_all();
+        folder.reload_all();
+        std::fs::remove_file(dir.path().join("audit.wasm")).unwrap();
+        assert_eq!(names(&folder.scan().unwrap()), ["removed audit"]);
+    }
+
+    #[test]
+    fn reloading_reports_every_plugin_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut folder = Folder::new(dir.path().to_path_buf());
+        write(dir.path(), "audit.wasm", b"\0asm");
+        folder.scan().unwrap();
+        folder.scan().unwrap();
+        folder.reload_all();
         assert_eq!(names(&folder.scan().unwrap()), ["ready audit"]);
     }
 }

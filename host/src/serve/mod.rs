@@ -49,8 +49,8 @@ use crate::inventory::Inventory;
 use crate::monitor::Monitor;
 use crate::plugin::{AuditSink, ComponentCache, HostContext, PluginRuntime, Write};
 use folder::{Change, Folder};
-use plugins::{Failure, Inputs, Kind, Loaded, Slot};
-use records::{AuditLog, RunHistory};
+use plugins::{Cause, Failure, Inputs, Kind, Loaded, Slot};
+use records::{AuditLog, RunHistory, RunRecord};
 use runs::InFlight;
 use watch::{WatchConfig, Watches};
 
@@ -323,7 +323,7 @@ impl Daemon {
                 () = self.stopping() => return,
             }
             if self.reload_requested.swap(false, Ordering::SeqCst) {
-                folder.forget_all();
+                folder.reload_all();
             }
             let changes = match folder.scan() {
                 Ok(changes) => {
@@ -353,7 +353,17 @@ impl Daemon {
             // first scan only notes them, the second loads them.
             if !self.scanned.load(Ordering::Relaxed) && folder.scans() >= 2 {
                 self.scanned.store(true, Ordering::Relaxed);
-                tracing::info!(plugins = self.slots.lock().len(), "initial plugins loaded");
+                let (files, loaded) = {
+                    let slots = self.slots.lock();
+                    let loaded = slots.values().filter(|slot| slot.loaded.is_some()).count();
+                    (slots.len(), loaded)
+                };
+                tracing::info!(
+                    files,
+                    loaded,
+                    failed = files - loaded,
+                    "plugins present at start tried"
+                );
             }
         }
     }
@@ -392,21 +402,24 @@ impl Daemon {
             Err(error) => Err(plugins::LoadFailure {
                 message: format!("the load task failed: {error}"),
                 digest: None,
+                cause: Cause::File,
             }),
         };
 
         let previous = {
             let mut slots = self.slots.lock();
-            let slot = slots
-                .entry(name.clone())
-                .or_insert_with(|| Slot::new(path.clone()));
+            let slot = slots.entry(name.clone()).or_insert_with(|| {
+                let last_start = self
+                    .history
+                    .runs(&name)
+                    .first()
+                    .and_then(RunRecord::started_at);
+                Slot::new(path.clone(), last_start)
+            });
             slot.path = path;
             match result {
                 Ok(loaded) => self.install(&name, slot, loaded),
-                Err(failure) => {
-                    record_failure(&name, slot, failure);
-                    None
-                }
+                Err(failure) => record_failure(&name, slot, failure, &self.config()),
             }
         };
         if let Some(previous) = previous {
@@ -424,6 +437,7 @@ impl Daemon {
             let failure = |message: String| plugins::LoadFailure {
                 message,
                 digest: Some(loaded.digest.clone()),
+                cause: Cause::File,
             };
             let limits = &loaded.options.limits;
             let specs = controller
@@ -494,6 +508,7 @@ impl Daemon {
                 loaded,
                 Arc::clone(&slot.busy),
                 Arc::clone(&slot.counters),
+                Arc::clone(&slot.last_due),
             );
             slot.scheduler = Some(tokio::spawn(task));
         }
@@ -559,24 +574,55 @@ impl Daemon {
     }
 }
 
-/// Records a failed load in `slot`; the version already loaded, if any,
-/// keeps running.
-fn record_failure(name: &str, slot: &mut Slot, failure: plugins::LoadFailure) {
+/// Records a failed load in `slot`. The version already loaded keeps
+/// running when only the new file failed; when the failure is in the grant,
+/// which the running version shares, or the running version's own digest
+/// is no longer allowed, that version is unloaded and returned, so that a
+/// narrowed configuration never leaves the wider one in force.
+fn record_failure(
+    name: &str,
+    slot: &mut Slot,
+    failure: plugins::LoadFailure,
+    config: &Config,
+) -> Option<Arc<Loaded>> {
     slot.counters.load_failures.fetch_add(1, Ordering::Relaxed);
+    let revoked = slot
+        .loaded
+        .as_ref()
+        .is_some_and(|loaded| match failure.cause {
+            Cause::File => false,
+            Cause::Refused => !config.serve.allows_digest(&loaded.digest),
+            Cause::Grant => true,
+        });
     let running = slot
         .loaded
         .as_ref()
         .map_or("none", |loaded| runs::short(&loaded.digest));
-    tracing::error!(
-        plugin = name,
-        digest = failure.digest.as_deref().map_or("", runs::short),
-        error = %failure.message,
-        running,
-        "plugin failed to load; the version already running, if any, keeps running"
-    );
+    if revoked {
+        tracing::error!(
+            plugin = name,
+            digest = failure.digest.as_deref().map_or("", runs::short),
+            error = %failure.message,
+            unloaded = running,
+            "plugin failed to load, and the configuration no longer allows the running version, so it is unloaded"
+        );
+    } else {
+        tracing::error!(
+            plugin = name,
+            digest = failure.digest.as_deref().map_or("", runs::short),
+            error = %failure.message,
+            running,
+            "plugin failed to load; the version already running, if any, keeps running"
+        );
+    }
     slot.failure = Some(Failure {
         message: failure.message,
         at: plugins::rfc3339(std::time::SystemTime::now()),
         digest: failure.digest,
     });
+    if !revoked {
+        return None;
+    }
+    slot.stop_scheduler();
+    slot.loaded.take()
 }

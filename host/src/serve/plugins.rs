@@ -157,11 +157,15 @@ pub struct Slot {
     pub counters: Arc<Counters>,
     /// The task that starts scheduled runs of the loaded version.
     pub scheduler: Option<JoinHandle<()>>,
+    /// When the last scheduled run was due, so a reload keeps the rhythm
+    /// of an `every` schedule instead of running at once.
+    pub last_due: Arc<Mutex<Option<SystemTime>>>,
 }
 
 impl Slot {
-    /// Creates the slot of a file not loaded yet.
-    pub fn new(path: PathBuf) -> Self {
+    /// Creates the slot of a file not loaded yet, whose last run, if the
+    /// history has one, started at `last_start`.
+    pub fn new(path: PathBuf, last_start: Option<SystemTime>) -> Self {
         Self {
             path,
             loaded: None,
@@ -169,6 +173,7 @@ impl Slot {
             busy: Arc::default(),
             counters: Arc::default(),
             scheduler: None,
+            last_due: Arc::new(Mutex::new(last_start)),
         }
     }
 
@@ -206,6 +211,22 @@ pub struct LoadFailure {
     pub message: String,
     /// SHA-256 of the file, in hex.
     pub digest: Option<String>,
+    /// What failed, which decides whether the running version may go on.
+    pub cause: Cause,
+}
+
+/// What a failed load failed on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// The file itself: unreadable, not a component, the wrong world, or a
+    /// broken manifest. The version already running may go on.
+    File,
+    /// The file's digest is not on the allowlist. The version already
+    /// running may go on only while its own digest is.
+    Refused,
+    /// The operator's grant: the plugin's section, schedule or clusters.
+    /// These hold for every version, so the running one must stop too.
+    Grant,
 }
 
 /// Reads, checks and compiles plugin `name` from `path`. This compiles, so
@@ -217,20 +238,22 @@ pub struct LoadFailure {
 /// section or manifest is invalid, the component does not load, its
 /// schedule is invalid, or it may use no configured cluster.
 pub fn load(inputs: &Inputs<'_>, name: &str, path: &Path) -> Result<Loaded, LoadFailure> {
-    let fail = |message: String, digest: Option<&str>| LoadFailure {
-        message,
-        digest: digest.map(str::to_string),
-    };
-    let bytes = std::fs::read(path).map_err(|error| {
-        fail(
-            format!("failed to read plugin `{}`: {error}", path.display()),
-            None,
-        )
+    let bytes = std::fs::read(path).map_err(|error| LoadFailure {
+        message: format!("failed to read plugin `{}`: {error}", path.display()),
+        digest: None,
+        cause: Cause::File,
     })?;
     let digest = crate::inspect::sha256_hex(&bytes);
-    let with_digest = |message: String| fail(message, Some(&digest));
+    let fail = |cause: Cause| {
+        let digest = digest.clone();
+        move |message: String| LoadFailure {
+            message,
+            digest: Some(digest),
+            cause,
+        }
+    };
     if !inputs.config.serve.allows_digest(&digest) {
-        return Err(with_digest(format!(
+        return Err(fail(Cause::Refused)(format!(
             "`{}` has digest sha256:{digest}, which `serve.allowed_digests` in lazyhost.toml does \
              not list, so it is refused: add the digest and send SIGHUP if the file is trusted",
             path.display()
@@ -238,10 +261,10 @@ pub fn load(inputs: &Inputs<'_>, name: &str, path: &Path) -> Result<Loaded, Load
     }
 
     let section = grant::plugin_section(inputs.config, name)
-        .map_err(|error| with_digest(error.to_string()))?;
-    let manifest = Manifest::find(path).map_err(|error| with_digest(error.to_string()))?;
+        .map_err(|error| fail(Cause::Grant)(error.to_string()))?;
+    let manifest = Manifest::find(path).map_err(|error| fail(Cause::File)(error.to_string()))?;
     let operator = grant::operator_policy(&section, &[], &[])
-        .map_err(|error| with_digest(error.to_string()))?;
+        .map_err(|error| fail(Cause::Grant)(error.to_string()))?;
     let narrowed = grant::narrow_to_manifest(&operator, manifest.as_ref());
     let limits = section.to_limits();
     let kind = match inputs.runtime.load_any(path, &bytes, &limits) {
@@ -250,20 +273,20 @@ pub fn load(inputs: &Inputs<'_>, name: &str, path: &Path) -> Result<Loaded, Load
             controller: Arc::new(controller),
             watches: Mutex::new(None),
         },
-        Err(error) => return Err(with_digest(error.to_string())),
+        Err(error) => return Err(fail(Cause::File)(error.to_string())),
     };
-    let schedule = schedule_of(&section, name).map_err(with_digest)?;
+    let schedule = schedule_of(&section, name).map_err(fail(Cause::Grant))?;
     if schedule.is_some() && matches!(kind, Kind::Controller { .. }) {
-        return Err(with_digest(format!(
+        return Err(fail(Cause::Grant)(format!(
             "plugin `{name}` is a controller, which runs on the changes it watches: remove \
              `every` and `cron` from [plugins.{name}]"
         )));
     }
     let targets = grant::scope_targets(inputs.inventory.clusters().to_vec(), false, &section, name)
-        .map_err(|error| with_digest(error.to_string()))?;
-    let identity = section
-        .to_identity()
-        .map_err(|(key, reason)| with_digest(format!("key `plugins.{name}.{key}`: {reason}")))?;
+        .map_err(|error| fail(Cause::Grant)(error.to_string()))?;
+    let identity = section.to_identity().map_err(|(key, reason)| {
+        fail(Cause::Grant)(format!("key `plugins.{name}.{key}`: {reason}"))
+    })?;
     let mode = RequestMode {
         dry_run: section.dry_run,
         identity,

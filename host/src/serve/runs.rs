@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
+use parking_lot::Mutex;
 use tokio::sync::Notify;
+use tracing::Instrument as _;
 
 use super::Daemon;
 use super::plugins::{Counters, Kind, Loaded};
@@ -60,27 +62,31 @@ impl Drop for RunGuard {
 }
 
 /// Starts the runs of `loaded` at the times of its schedule until the
-/// daemon stops or the task is aborted. An `every` schedule runs first
-/// when the version loads; a cron schedule waits for its first time. A
-/// run that is due while the previous one, of this version or an older
-/// one, is still going is skipped and logged.
+/// daemon stops or the task is aborted. An `every` schedule runs an
+/// interval after the last run of the plugin, of any version, in this
+/// process or the one before it, and at once when there was none or it is
+/// overdue; a cron schedule waits for its next time. `last_due` keeps that
+/// time across versions, so a reload does not run the plugin again. A run
+/// that is due while the previous one, of this version or an older one,
+/// is still going is skipped and logged.
 pub async fn schedule_loop(
     daemon: Arc<Daemon>,
     loaded: Arc<Loaded>,
     busy: Arc<AtomicBool>,
     counters: Arc<Counters>,
+    last_due: Arc<Mutex<Option<SystemTime>>>,
 ) {
     let (Some(schedule), Kind::Job(plugin)) = (loaded.schedule.clone(), &loaded.kind) else {
         return;
     };
     let plugin = Arc::clone(plugin);
     let name = plugin.name().to_string();
-    let mut last_due: Option<SystemTime> = None;
     loop {
         let now = SystemTime::now();
-        let due = match (&schedule, last_due) {
+        let last = *last_due.lock();
+        let due = match (&schedule, last) {
             (Schedule::Every(_), None) => Some(now),
-            (Schedule::Every(_), Some(last)) => schedule.next_after(last),
+            (Schedule::Every(_), Some(last)) => schedule.next_after(last).map(|due| due.max(now)),
             (Schedule::Cron(_), last) => {
                 schedule.next_after(last.map_or(now, |last| last.max(now)))
             }
@@ -97,7 +103,7 @@ pub async fn schedule_loop(
             () = tokio::time::sleep(wait) => {}
             () = daemon.stopping() => return,
         }
-        last_due = Some(due);
+        *last_due.lock() = Some(due);
         if busy.swap(true, Ordering::SeqCst) {
             counters.runs_skipped.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
@@ -146,6 +152,7 @@ pub async fn run_once(
         clusters = loaded.targets().len(),
         "run started"
     );
+    let span = tracing::info_span!("run", run, digest = %short(&loaded.digest));
     let report = run_plugin(
         plugin,
         Arc::clone(&loaded.context),
@@ -153,6 +160,7 @@ pub async fn run_once(
         &loaded.options,
         daemon.cancelled(),
     )
+    .instrument(span)
     .await;
 
     let summary = report.summary;
@@ -176,6 +184,7 @@ pub async fn run_once(
     tracing::info!(
         plugin = %name,
         run,
+        digest = %short(&loaded.digest),
         ok = summary.ok,
         error = summary.error,
         cancelled = summary.cancelled,
