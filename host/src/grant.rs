@@ -1,4 +1,4 @@
-//! What the operator grants one plugin: its section of `lazyhost.toml`,
+//! The operator's grant to one plugin: its section of `lazyhost.toml`,
 //! grants added on the command line, and the narrowing by the plugin's own
 //! manifest. `lazyhost run` and `lazyhost serve` both build a plugin's
 //! policy here, so a plugin runs under the same rules either way.

@@ -4,10 +4,11 @@
 //!
 //! The daemon prefers the pool: an invocation then reuses a warm slot
 //! instead of mapping and zeroing memory again. Its slots are sized so
-//! that the largest plugins seen in practice fit: a Python component built
+//! that the largest plugins seen in practice fit. A Python component built
 //! by componentize-py needs 14 core instances, about 5,800 table elements
-//! and 65 MiB to list 10,000 pods, and a JavaScript one 4 core instances,
-//! about 7,700 table elements and 62 MiB. A plugin whose limits or whose
+//! and 65 MiB to list 10,000 pods. A JavaScript one built by
+//! componentize-js needs 4 core instances, about 7,700 table elements and
+//! 62 MiB. A plugin whose limits or whose
 //! component need more than a slot holds runs on the on-demand allocator
 //! instead, and a machine that cannot reserve the pool's address space
 //! runs everything on demand.

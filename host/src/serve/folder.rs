@@ -15,8 +15,8 @@ use std::time::SystemTime;
 
 use crate::manifest::{MANIFEST_SUFFIX, SHARED_MANIFEST_FILE};
 
-/// What identifies one version of a file on disk: its size and
-/// modification time.
+/// The size and modification time of a file, which tell its versions
+/// apart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stamp {
     /// Size in bytes.

@@ -6,7 +6,7 @@
 //! A plugin runs on its section's schedule (`every` or `cron`) over the
 //! clusters its section allows, under the same grant, limits and fan-out
 //! as `lazyhost run`. The HTTP endpoints show health, statistics, metrics,
-//! plugins and clusters; every write is appended to the audit file and
+//! plugins and clusters. Every write is appended to the audit file, and
 //! each plugin's last runs are kept in the state folder.
 //!
 //! SIGTERM and Ctrl-C stop the schedules and let running invocations
@@ -60,8 +60,9 @@ pub const SCAN_INTERVAL: Duration = Duration::from_millis(500);
 /// Reads lazyhost.toml and the cluster sources, at start and on SIGHUP.
 pub type Loader = Box<dyn Fn() -> Result<(Config, Inventory), String> + Send + Sync>;
 
-/// Where the daemon finds its plugins and keeps its records. The command
-/// line and `[serve]` settle these once; they need a restart to change.
+/// The daemon's folders and address: the plugins it loads, the endpoints
+/// it serves and the records it keeps. The command line and `[serve]`
+/// settle these once; they need a restart to change.
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
     /// The folder of plugin files.

@@ -64,8 +64,8 @@ impl Drop for RunGuard {
 /// Starts the runs of `loaded` at the times of its schedule until the
 /// daemon stops or the task is aborted. An `every` schedule runs an
 /// interval after the last run of the plugin, of any version, in this
-/// process or the one before it, and at once when there was none or it is
-/// overdue; a cron schedule waits for its next time. `last_due` keeps that
+/// process or the one before it. It runs at once when there was none or
+/// it is overdue. A cron schedule waits for its next time. `last_due` keeps that
 /// time across versions, so a reload does not run the plugin again. A run
 /// that is due while the previous one, of this version or an older one,
 /// is still going is skipped and logged.
