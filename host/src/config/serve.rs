@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 /// The address the daemon's HTTP endpoints listen on by default.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
@@ -20,6 +20,7 @@ pub struct ServeSection {
     /// overrides it.
     pub plugins_dir: Option<PathBuf>,
     /// The address of the HTTP endpoints; `--listen` overrides it.
+    #[serde(deserialize_with = "socket_addr")]
     pub listen: SocketAddr,
     /// A file holding the bearer token the endpoints require. Needed when
     /// `listen` is not a loopback address, unless `LAZYHOST_TOKEN` is set.
@@ -123,4 +124,16 @@ fn hex_part(digest: &str) -> &str {
 /// Returns whether `text` is 64 hex digits.
 fn is_sha256_hex(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|byte| byte.is_ascii_hexdigit())
+}
+
+/// Deserializes an IP address and port, with a hint for a host name,
+/// which the listener cannot take.
+fn socket_addr<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SocketAddr, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.parse().map_err(|_| {
+        serde::de::Error::custom(format!(
+            "`{text}` is not an IP address and port: write one such as 127.0.0.1:9464, or \
+             0.0.0.0:9464 for every interface"
+        ))
+    })
 }
