@@ -1,0 +1,3 @@
+module lazyhost.dev/plugins/node-capacity
+
+go 1.24

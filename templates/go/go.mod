@@ -1,0 +1,3 @@
+module lazyhost.dev/plugins/{{name}}
+
+go 1.24
