@@ -20,6 +20,7 @@
 //!   watches of controllers;
 //! - [`remote`]: the client of those endpoints, for `--server`;
 //! - [`sim`]: a simulated fleet of Kubernetes API servers for tests and demos.
+//! - [`new`]: plugin skeletons for `lazyhost new`, embedded from `templates/`.
 
 pub mod cluster;
 pub mod config;
@@ -29,6 +30,7 @@ pub mod inspect;
 pub mod inventory;
 pub mod manifest;
 pub mod monitor;
+pub mod new;
 pub mod output;
 pub mod plugin;
 pub mod policy;

@@ -66,6 +66,22 @@ enum Command {
     /// Ctrl-C lets running invocations finish within `grace_period`, then
     /// exits; SIGHUP reads lazyhost.toml again.
     Serve(ServeArgs),
+    /// Write the skeleton of a new plugin: sources, build.sh and a copy of
+    /// the WIT contract this lazyhost serves.
+    New(NewArgs),
+}
+
+#[derive(Args)]
+struct NewArgs {
+    /// Language of the plugin.
+    #[arg(long, value_name = "LANG", value_parser = clap::builder::PossibleValuesParser::new(lazyhost::new::LANGUAGES))]
+    lang: String,
+    /// Plugin name: lowercase letters, digits and `-`, starting with a
+    /// letter; also the name of the folder written.
+    name: String,
+    /// Folder to create the plugin's folder in.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    dir: PathBuf,
 }
 
 #[derive(Args)]
@@ -358,6 +374,7 @@ fn main() -> ExitCode {
             Command::Clusters(args) => clusters(args).await,
             Command::Stats(args) => stats(args).await,
             Command::Serve(args) => serve(args).await,
+            Command::New(args) => new_plugin(&args),
         }
     });
     // A blocking thread may still wait on an exec credential plugin that
@@ -388,6 +405,20 @@ fn init_logging(cli: &Cli) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+}
+
+fn new_plugin(args: &NewArgs) -> anyhow::Result<u8> {
+    let skeleton = lazyhost::new::create(&args.lang, &args.name, &args.dir)?;
+    let folder = skeleton.folder.display();
+    println!("created {folder} ({} plugin):", args.lang);
+    for file in &skeleton.files {
+        println!("  {file}");
+    }
+    println!("build it into OUT_DIR/{} with:", skeleton.component);
+    println!("  {folder}/build.sh OUT_DIR");
+    println!("then run it on a simulated fleet with:");
+    println!("  lazyhost run OUT_DIR/{} --sim 3", skeleton.component);
+    Ok(0)
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<u8> {

@@ -13,7 +13,15 @@ set -euo pipefail
 
 NAME={{name_underscored}}
 HERE=$(cd "$(dirname "$0")" && pwd)
-WIT=${LAZYHOST_WIT:-$HERE/../../wit}
+# The WIT folder: LAZYHOST_WIT, else the wit/ that `lazyhost new` writes
+# beside a skeleton, else the repository's wit/ for plugins/<name>/.
+if [[ -n "${LAZYHOST_WIT:-}" ]]; then
+    WIT=$LAZYHOST_WIT
+elif [[ -d "$HERE/wit" ]]; then
+    WIT=$HERE/wit
+else
+    WIT=$HERE/../../wit
+fi
 TOOLCHAINS=${LAZYHOST_TOOLCHAINS:-${XDG_DATA_HOME:-$HOME/.local/share}/lazyhost/toolchains}
 ADAPTER=$TOOLCHAINS/c/wasi_snapshot_preview1.reactor.wasm
 
@@ -48,7 +56,7 @@ fi
 [[ -f "$ADAPTER" ]] || missing+=("the WASI preview 1 reactor adapter")
 if [[ ${#missing[@]} -gt 0 ]]; then
     IFS=,
-    echo "missing toolchain: ${missing[*]}; install it with: $(cd "$WIT/.." && pwd)/scripts/toolchains/c.sh" | sed 's/,/, /g' >&2
+    echo "missing toolchain: ${missing[*]}; install it with: scripts/toolchains/c.sh from the lazyhost repository" | sed 's/,/, /g' >&2
     exit 3
 fi
 

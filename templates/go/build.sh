@@ -14,7 +14,15 @@ set -euo pipefail
 
 NAME={{name_underscored}}
 HERE=$(cd "$(dirname "$0")" && pwd)
-WIT=${LAZYHOST_WIT:-$HERE/../../wit}
+# The WIT folder: LAZYHOST_WIT, else the wit/ that `lazyhost new` writes
+# beside a skeleton, else the repository's wit/ for plugins/<name>/.
+if [[ -n "${LAZYHOST_WIT:-}" ]]; then
+    WIT=$LAZYHOST_WIT
+elif [[ -d "$HERE/wit" ]]; then
+    WIT=$HERE/wit
+else
+    WIT=$HERE/../../wit
+fi
 TOOLCHAINS=${LAZYHOST_TOOLCHAINS:-${XDG_DATA_HOME:-$HOME/.local/share}/lazyhost/toolchains}
 ADAPTER=$TOOLCHAINS/c/wasi_snapshot_preview1.reactor.wasm
 # Pages of 64 KiB reserved for the Go heap, 128 MiB (see below).
@@ -44,7 +52,7 @@ missing=()
 [[ -f "$ADAPTER" ]] || missing+=("the WASI preview 1 reactor adapter")
 if [[ ${#missing[@]} -gt 0 ]]; then
     list=$(printf '%s, ' "${missing[@]}")
-    echo "missing toolchain: ${list%, }; install it with: $(cd "$WIT/.." && pwd)/scripts/toolchains/go.sh" >&2
+    echo "missing toolchain: ${list%, }; install it with: scripts/toolchains/go.sh from the lazyhost repository" >&2
     exit 3
 fi
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the {{name}} plugin into OUT_DIR/{{name_underscored}}.wasm with
-# componentize-js, against the repository's wit/ folder.
+# componentize-js, against the wit/ folder beside it or the repository's.
 #
 # Usage: plugins/{{name}}/build.sh OUT_DIR
 #
@@ -11,7 +11,13 @@ set -euo pipefail
 plugin_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo_root=$(cd "$plugin_dir/../.." && pwd)
 component={{name_underscored}}
-wit_dir=$repo_root/wit
+# The wit/ folder that `lazyhost new` writes beside a skeleton, else the
+# repository's, for a plugin in plugins/<name>/.
+if [ -d "$plugin_dir/wit" ]; then
+    wit_dir=$plugin_dir/wit
+else
+    wit_dir=$repo_root/wit
+fi
 wit_package=lazyhost:plugin
 
 if [ $# -ne 1 ]; then

@@ -3,14 +3,22 @@
 #
 #   plugins/{{name}}/build.sh OUT_DIR   writes OUT_DIR/{{name_underscored}}.wasm
 #
-# The bindings come from the repository's wit/ folder at build time, so the
+# The bindings come from a wit/ folder at build time (see WIT below), so the
 # component always targets the WIT package version found there. Exit codes:
 # 0 built, 1 the build failed, 3 componentize-py is missing.
 set -euo pipefail
 
 NAME={{name_underscored}}
 HERE=$(cd "$(dirname "$0")" && pwd)
-WIT=${LAZYHOST_WIT:-$HERE/../../wit}
+# The WIT folder: LAZYHOST_WIT, else the wit/ that `lazyhost new` writes
+# beside a skeleton, else the repository's wit/ for plugins/<name>/.
+if [[ -n "${LAZYHOST_WIT:-}" ]]; then
+    WIT=$LAZYHOST_WIT
+elif [[ -d "$HERE/wit" ]]; then
+    WIT=$HERE/wit
+else
+    WIT=$HERE/../../wit
+fi
 TOOLCHAINS=${LAZYHOST_TOOLCHAINS:-${XDG_DATA_HOME:-$HOME/.local/share}/lazyhost/toolchains}
 
 if [[ $# -ne 1 ]]; then
@@ -29,7 +37,11 @@ if [[ ! -x "$componentize_py" ]]; then
     componentize_py=$(command -v componentize-py || true)
 fi
 if [[ -z "$componentize_py" ]]; then
-    echo "missing toolchain: componentize-py; install it with: $(cd "$WIT/.." && pwd)/scripts/toolchains/python.sh" >&2
+    installer=$(cd "$WIT/.." && pwd)/scripts/toolchains/python.sh
+    if [[ ! -x "$installer" ]]; then
+        installer="scripts/toolchains/python.sh of the lazyhost repository"
+    fi
+    echo "missing toolchain: componentize-py; install it with: $installer" >&2
     exit 3
 fi
 

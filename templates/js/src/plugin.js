@@ -1,6 +1,6 @@
 // {{name}}: a lazyhost plugin written in JavaScript.
 //
-// build.sh adds the WIT package version from the repository's wit/ folder to
+// build.sh adds the WIT package version from its wit/ folder to
 // the host imports below before componentize-js builds the component.
 
 import { serverVersion } from 'lazyhost:plugin/client';
