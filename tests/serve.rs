@@ -26,8 +26,8 @@ struct Daemon {
 
 impl Daemon {
     /// Starts `lazyhost serve` with `config` as lazyhost.toml in `folder`,
-    /// whose `plugins` subfolder holds the plugins and whose `cache`
-    /// subfolder the compiled components.
+    /// whose `plugins` subfolder contains the plugins and whose `cache`
+    /// subfolder contains the compiled components.
     fn start(folder: &Path, config: &str) -> Self {
         std::fs::write(folder.join("lazyhost.toml"), config).unwrap();
         std::fs::create_dir_all(folder.join("plugins")).unwrap();
@@ -237,7 +237,7 @@ fn runs_of(entry: &Value) -> &Vec<Value> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn plugins_are_loaded_replaced_refused_and_removed_while_the_daemon_runs() {
+async fn folder_changes_load_reload_and_unload() {
     let fleet = start_fleet(2).await;
     let folder = tempfile::tempdir().unwrap();
     let config = fleet_config(folder.path(), &fleet, "[plugins.audit]\nevery = \"2s\"\n");
@@ -302,7 +302,7 @@ async fn plugins_are_loaded_replaced_refused_and_removed_while_the_daemon_runs()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_file_whose_digest_is_not_allowed_is_refused() {
+async fn digest_outside_allowlist_is_rejected() {
     let fleet = start_fleet(1).await;
     let folder = tempfile::tempdir().unwrap();
     let allowed = digest_of(&plugin("pod_audit"));
@@ -322,7 +322,7 @@ async fn a_file_whose_digest_is_not_allowed_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restart_loads_plugins_from_the_compiled_cache() {
+async fn restart_loads_from_compiled_cache() {
     let fleet = start_fleet(1).await;
     let folder = tempfile::tempdir().unwrap();
     let config = fleet_config(folder.path(), &fleet, "");
@@ -347,7 +347,7 @@ async fn a_restart_loads_plugins_from_the_compiled_cache() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_lets_a_running_invocation_finish_and_keeps_its_result() {
+async fn sigterm_finishes_running_invocation() {
     let fleet = start_fleet(2).await;
     let mut faults = fleet.faults("sim-2").unwrap();
     faults.latency = Duration::from_secs(2);
@@ -388,7 +388,7 @@ async fn sigterm_lets_a_running_invocation_finish_and_keeps_its_result() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sighup_reloads_the_configuration_and_every_plugin() {
+async fn sighup_reloads_configuration_and_plugins() {
     let fleet = start_fleet(1).await;
     let folder = tempfile::tempdir().unwrap();
     let config = fleet_config(folder.path(), &fleet, "");
@@ -483,7 +483,7 @@ fn requests(fleet: &lazyhost::sim::Fleet, cluster: &str, verb_path: &str) -> u64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_controller_reacts_through_its_watch_and_keeps_its_clusters() {
+async fn controller_reacts_through_watch() {
     use k8s_openapi::api::core::v1::ConfigMap;
 
     let fleet = start_fleet(3).await;

@@ -16,7 +16,7 @@ fn current_version() -> String {
 }
 
 #[test]
-fn the_package_has_moved_past_the_frozen_first_version() {
+fn package_is_newer_than_frozen_copy() {
     let current = current_version();
     let parts: Vec<u64> = current
         .split('.')
@@ -33,7 +33,7 @@ fn the_package_has_moved_past_the_frozen_first_version() {
 }
 
 #[test]
-fn a_plugin_built_against_1_0_0_loads_and_runs() {
+fn plugin_built_against_1_0_0_runs() {
     let component = plugin("compat_1_0");
     let inspected = lazyhost(&["inspect", arg(&component), "-o", "json"]);
     assert_eq!(

@@ -77,7 +77,7 @@ mod serve;
 
 pub use serve::{DEFAULT_LISTEN, DEFAULT_STATE_DIR, ServeSection};
 
-/// The longest interval of `every`.
+/// The maximum interval of `every`.
 const MAX_EVERY: Duration = Duration::from_secs(366 * 24 * 3600);
 
 /// The file read when `--config` is not given, if it exists.

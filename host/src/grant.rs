@@ -52,7 +52,7 @@ pub fn plugin_section(config: &Config, name: &str) -> Result<PluginSection, Gran
 ///
 /// # Errors
 ///
-/// Fails when a grant is not one lazyhost knows.
+/// Fails when a grant is not one of the grants lazyhost defines.
 pub fn operator_policy(
     section: &PluginSection,
     allow: &[String],

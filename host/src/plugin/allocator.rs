@@ -8,10 +8,9 @@
 //! by componentize-py needs 14 core instances, about 5,800 table elements
 //! and 65 MiB to list 10,000 pods. A JavaScript one built by
 //! componentize-js needs 4 core instances, about 7,700 table elements and
-//! 62 MiB. A plugin whose limits or whose
-//! component need more than a slot holds runs on the on-demand allocator
-//! instead, and a machine that cannot reserve the pool's address space
-//! runs everything on demand.
+//! 62 MiB. A plugin whose limits or component need more than one slot
+//! runs on the on-demand allocator instead. A machine that cannot reserve
+//! the pool's address space runs everything on demand.
 
 use wasmtime::component::Component;
 use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig};

@@ -98,7 +98,7 @@ impl PluginRuntime {
 }
 
 /// Links `component` against `backend`'s host interfaces as a component of
-/// the `controller` world. The error says when the component fits the
+/// the `controller` world. The error states whether the component fits the
 /// `plugin` world instead.
 pub(super) fn check_controller_world(
     backend: &Backend,

@@ -25,8 +25,8 @@ use crate::monitor::{CallVerb, ConfigStats, LatencyStats, Monitor};
 use crate::policy::{Access, Denial, Policy, Verb};
 use crate::pool::{ClusterState, PoolStats};
 
-/// Where writes are recorded beyond the log, as each is sent: the
-/// daemon's audit file.
+/// A record of writes beyond the log, written as each is sent, such as
+/// the daemon's audit file.
 pub trait AuditSink: Send + Sync {
     /// Records `write`, sent by `plugin` impersonating `identity`, if any.
     fn record(&self, plugin: &str, identity: Option<&str>, write: &Write);

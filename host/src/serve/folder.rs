@@ -218,7 +218,7 @@ mod tests {
     }
 
     #[test]
-    fn a_new_file_is_ready_after_two_scans_with_the_same_version() {
+    fn new_file_ready_after_two_scans() {
         let dir = tempfile::tempdir().unwrap();
         let mut folder = Folder::new(dir.path().to_path_buf());
         write(dir.path(), "audit.wasm", b"\0asm");
@@ -228,7 +228,7 @@ mod tests {
     }
 
     #[test]
-    fn a_file_still_growing_is_not_ready() {
+    fn growing_file_is_not_ready() {
         let dir = tempfile::tempdir().unwrap();
         let mut folder = Folder::new(dir.path().to_path_buf());
         write(dir.path(), "audit.wasm", b"\0as");
@@ -239,7 +239,7 @@ mod tests {
     }
 
     #[test]
-    fn a_changed_file_is_ready_again_and_a_removed_one_is_reported() {
+    fn changed_and_removed_files_are_reported() {
         let dir = tempfile::tempdir().unwrap();
         let mut folder = Folder::new(dir.path().to_path_buf());
         write(dir.path(), "audit.wasm", b"\0asm");
@@ -254,7 +254,7 @@ mod tests {
     }
 
     #[test]
-    fn a_changed_manifest_makes_the_plugin_ready_again() {
+    fn changed_manifest_reports_plugin_again() {
         let dir = tempfile::tempdir().unwrap();
         let mut folder = Folder::new(dir.path().to_path_buf());
         write(dir.path(), "audit.wasm", b"\0asm");
@@ -277,7 +277,7 @@ mod tests {
     }
 
     #[test]
-    fn a_file_removed_before_a_reload_is_reported_removed() {
+    fn removal_before_reload_is_reported() {
         let dir = tempfile::tempdir().unwrap();
         let mut folder = Folder::new(dir.path().to_path_buf());
         write(dir.path(), "audit.wasm", b"\0asm");

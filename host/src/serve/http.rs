@@ -52,7 +52,7 @@ const ROUTES: [&str; 6] = [
     "/clusters",
 ];
 
-/// The endpoints that answer without the bearer token.
+/// The endpoints that need no bearer token.
 const OPEN_PATHS: [&str; 2] = ["/healthz", "/readyz"];
 
 /// Source of the figures and state the endpoints return.

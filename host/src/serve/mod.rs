@@ -10,7 +10,7 @@
 //! each plugin's last runs are kept in the state folder.
 //!
 //! SIGTERM and Ctrl-C stop the schedules and let running invocations
-//! finish within `grace_period`; a second signal, or the end of the grace
+//! finish within `grace_period`. A second signal, or the end of the grace
 //! period, cancels what is left. SIGHUP reads lazyhost.toml and the
 //! cluster sources again and reloads every plugin under the new grants.
 //!
@@ -576,10 +576,10 @@ impl Daemon {
 }
 
 /// Records a failed load in `slot`. The version already loaded keeps
-/// running when only the new file failed; when the failure is in the grant,
-/// which the running version shares, or the running version's own digest
-/// is no longer allowed, that version is unloaded and returned, so that a
-/// narrowed configuration never leaves the wider one in force.
+/// running when only the new file failed. When the failure is in the
+/// grant, which the running version shares, or the running version's own
+/// digest is no longer allowed, that version is unloaded and returned. So
+/// a narrowed configuration never leaves the wider one in force.
 fn record_failure(
     name: &str,
     slot: &mut Slot,

@@ -25,10 +25,10 @@ use crate::plugin::{Allocator, AnyPlugin, Controller, HostContext, Plugin, Plugi
 use crate::policy::Request;
 use crate::run::RunOptions;
 
-/// Invocations of one scheduled run at once, when the section does not say.
+/// Invocations of one scheduled run at once, when the section sets none.
 const DEFAULT_CONCURRENCY: usize = 8;
 
-/// What a version of a plugin is, by the world it exports.
+/// The kind of a plugin version, by the world it exports.
 pub enum Kind {
     /// A plugin of the `plugin` world, run on its schedule.
     Job(Arc<Plugin>),
@@ -132,7 +132,7 @@ pub struct Counters {
     pub load_failures: AtomicU64,
 }
 
-/// Why a version of a plugin failed to load.
+/// The reason a version of a plugin failed to load.
 #[derive(Clone, Debug, Serialize)]
 pub struct Failure {
     /// The error, naming what to do.
@@ -191,7 +191,7 @@ impl Drop for Slot {
     }
 }
 
-/// What a version of a plugin needs from the daemon to load.
+/// The daemon's state that loading a plugin version needs.
 pub struct Inputs<'a> {
     /// The configuration in force.
     pub config: &'a Config,
@@ -215,7 +215,7 @@ pub struct LoadFailure {
     pub cause: Cause,
 }
 
-/// What a failed load failed on.
+/// The part of a load that failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cause {
     /// The file itself: unreadable, not a component, the wrong world, or a

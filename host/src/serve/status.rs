@@ -1,4 +1,4 @@
-//! What the daemon shows of itself through its endpoints: readiness,
+//! The daemon's own state as its endpoints return it: readiness,
 //! statistics, clusters, metrics and the plugins view of `/plugins`.
 
 use std::sync::atomic::Ordering;
